@@ -1,0 +1,29 @@
+// createActivities(deps): every activity of the migration, built from its dependencies.
+import { keepAlive, type ActivityDeps } from './context.js';
+import { createClusterActivities } from './cluster.js';
+import { createInventoryActivities } from './inventory.js';
+import { createPreflightActivities } from './preflight.js';
+import { createReportActivities } from './report.js';
+import { createServerActivities } from './servers.js';
+import { createSwapActivities } from './swap.js';
+import { createTransferActivities } from './transfer.js';
+import { createUpdateActivities } from './updates.js';
+import { createVerifyActivities } from './verify.js';
+
+export function createActivities(deps: ActivityDeps) {
+  const activities = {
+    ...createPreflightActivities(deps),
+    ...createServerActivities(deps),
+    ...createInventoryActivities(deps),
+    ...createTransferActivities(deps),
+    ...createUpdateActivities(deps),
+    ...createVerifyActivities(deps),
+    ...createSwapActivities(deps),
+    ...createClusterActivities(deps),
+    ...createReportActivities(deps),
+  };
+  return Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, keepAlive(fn as (...a: unknown[]) => Promise<unknown>)])) as typeof activities;
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ActivityDeps, RunContext } from './context.js';

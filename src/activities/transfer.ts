@@ -1,0 +1,50 @@
+// Dumps and restores, streamed with byte progress in the heartbeats.
+import { promises as fs } from 'node:fs';
+import type { ServerRole } from '../config/layout.js';
+import { dumpToFile, restoreFromFile, type DumpResult } from '../postgres/transfer.js';
+import type { ActivityDeps, RunContext } from './context.js';
+import { ensureServer, envFor, fatal, withProgress } from './context.js';
+
+export type DumpName = 'original' | 'updated';
+
+export function createTransferActivities(deps: ActivityDeps) {
+  return {
+    async dump(ctx: RunContext, role: ServerRole, which: DumpName, expectedBytes: number): Promise<DumpResult & { ms: number }> {
+      const env = await envFor(deps, ctx);
+      await ensureServer(env, role);
+      const started = Date.now();
+      return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
+        try {
+          const result = await dumpToFile(env.runtime, env.layout.serverName[role], env.layout.dumps[which], (done) => progress.update({ done }), `kaapana-migrate-dump-${which}`);
+          return { ...result, ms: Date.now() - started };
+        } catch (err) {
+          throw diskFull(err, env.layout.runDir) ?? err;
+        }
+      });
+    },
+
+    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult): Promise<{ bytes: number; ms: number }> {
+      const env = await envFor(deps, ctx);
+      const endpoint = await ensureServer(env, role);
+      const started = Date.now();
+      const total = (await fs.stat(dump.file)).size;
+      return withProgress({ step: role === 'new' ? 'restoreNew' : 'restoreWork', unit: 'bytes', total, done: 0 }, async (progress) => {
+        try {
+          const result = await restoreFromFile(env.runtime, env.layout.serverName[role], endpoint, env.credentials, dump, (done) => progress.update({ done }), `kaapana-migrate-restore-${role}`);
+          return { ...result, ms: Date.now() - started };
+        } catch (err) {
+          throw diskFull(err, env.layout.dataDirOf[role]) ?? err;
+        }
+      });
+    },
+  };
+}
+
+/** A full disk does not heal by retrying: fail the step with a message that says where. */
+function diskFull(err: unknown, where: string) {
+  const text = err instanceof Error ? `${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
+  if (/ENOSPC|No space left on device|could not extend file/i.test(text)) {
+    return fatal('DiskFull', `the disk holding ${where} is full (${text.trim().slice(0, 300)}); free space there and start again`, err);
+  }
+  return undefined;
+}

@@ -1,0 +1,58 @@
+// One vendor update script, applied atomically: all of it or none, never twice.
+import { createReadStream } from 'node:fs';
+import { withClient, endStraySessions } from '../postgres/client.js';
+import { VERSION_PROBES } from '../plan/probes.js';
+import { sha256File, type UpdateScript } from '../plan/scripts.js';
+import type { ActivityDeps, RunContext } from './context.js';
+import { ensureServer, envFor, fatal, withProgress } from './context.js';
+import type { ServerRole } from '../config/layout.js';
+
+export interface ScriptResult {
+  version: string;
+  sha256: string;
+  ms: number;
+  outcome: 'applied' | 'already-applied';
+}
+
+/** psql's exit status when a statement failed under ON_ERROR_STOP (2 is a lost connection). */
+const PSQL_SCRIPT_ERROR = 3;
+
+export function createUpdateActivities(deps: ActivityDeps) {
+  return {
+    async applyUpdate(ctx: RunContext, role: ServerRole, script: UpdateScript): Promise<ScriptResult> {
+      const env = await envFor(deps, ctx);
+      const endpoint = await ensureServer(env, role);
+      const probe = VERSION_PROBES.find((p) => p.version === script.version);
+      if (!probe) throw fatal('UnknownVersion', `no schema probe for archive version ${script.version}`);
+      const isApplied = () =>
+        withClient(endpoint, env.credentials, async (client) => {
+          // A killed worker's psql may still run; end it so its transaction commits or rolls back now.
+          await endStraySessions(client, env.credentials.name, 'kaapana-migrate-update');
+          return Boolean((await client.query<{ applied: boolean }>(probe.sql)).rows[0]?.applied);
+        });
+      if (await isApplied()) return { version: script.version, sha256: script.sha256, ms: 0, outcome: 'already-applied' };
+
+      const sha256 = await sha256File(script.file);
+      if (sha256 !== script.sha256) {
+        throw fatal('ScriptChanged', `${script.file} changed since the plan was made (sha256 ${sha256}, planned ${script.sha256}); start again to re-plan`);
+      }
+      const started = Date.now();
+      const result = await withProgress({ step: 'applyUpdates', detail: `update-${script.version}-psql.sql`, unit: 'scripts' }, (progress) =>
+        env.runtime.exec(
+          env.layout.serverName[role],
+          ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-'],
+          { stdin: createReadStream(script.file), appName: `kaapana-migrate-update-${script.version}`, signal: progress.signal },
+        ),
+      );
+      const file = `update-${script.version}-psql.sql`;
+      if (result.exitCode === PSQL_SCRIPT_ERROR) {
+        throw fatal('ScriptFailed', `${file} failed and was rolled back (nothing of it applied): ${lastLines(result.stderr)}`);
+      }
+      if (result.exitCode !== 0) throw new Error(`${file}: psql exited with ${result.exitCode}: ${lastLines(result.stderr)}`);
+      if (!(await isApplied())) throw fatal('ProbeMismatch', `${file} ran without error but the schema does not show version ${script.version}: is it the vendor's script?`);
+      return { version: script.version, sha256, ms: Date.now() - started, outcome: 'applied' };
+    },
+  };
+}
+
+const lastLines = (text: string) => text.trim().split('\n').slice(-4).join(' | ');

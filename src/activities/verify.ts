@@ -1,0 +1,23 @@
+// Verification: every table's rows and content, and the guide's figures, against what was expected.
+import type { ServerRole } from '../config/layout.js';
+import { compareInventories } from '../postgres/inventory.js';
+import type { ActivityDeps, RunContext } from './context.js';
+import { fatal } from './context.js';
+import { createInventoryActivities, type InventoryResult } from './inventory.js';
+
+export function createVerifyActivities(deps: ActivityDeps) {
+  const { inventory } = createInventoryActivities(deps);
+  return {
+    /** Takes the role's inventory and fails unless it equals `expected` table by table. */
+    async verify(ctx: RunContext, role: ServerRole, expected: InventoryResult, targetVersions: string[]): Promise<InventoryResult> {
+      const actual = await inventory(ctx, role);
+      const problems = compareInventories(expected.inventory, actual.inventory);
+      const missing = targetVersions.filter((v) => !actual.appliedVersions.includes(v));
+      if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
+      if (problems.length > 0) {
+        throw fatal('VerificationFailed', `the ${role} database does not match (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}`);
+      }
+      return actual;
+    },
+  };
+}

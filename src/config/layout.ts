@@ -1,0 +1,45 @@
+// Where everything of one migration lives, derived from the configuration alone so that the
+// workflow, every activity and every retry agree without storing paths in more than one place.
+import path from 'node:path';
+import type { MigrationConfig } from './schema.js';
+
+export type ServerRole = 'original' | 'work' | 'new';
+
+export interface Layout {
+  /** The live directory; only renamed, and only after approval. */
+  original: string;
+  /** The 9.6 working copy (the guide's `${FAST_DATA_DIR}/postgres-dcm4che9.6`). */
+  work: string;
+  /** The migrated PostgreSQL 15 directory, beside the original so the swap is a rename. */
+  next: string;
+  /** Where the original goes at the swap. */
+  old: string;
+  /** Dumps, reports and logs of this run. */
+  runDir: string;
+  dumps: { original: string; updated: string };
+  report: { markdown: string; json: string };
+  dataDirOf: Record<ServerRole, string>;
+  serverName: Record<ServerRole, string>;
+}
+
+export function layoutFor(config: MigrationConfig, runTag: string): Layout {
+  const original = config.paths.dataDir;
+  const next = `${original}-new`;
+  const work = path.join(config.paths.fastDataDir, `${path.basename(original)}9.6`);
+  const runDir = path.join(config.paths.backupDir, `${config.node}-${runTag}`);
+  return {
+    original,
+    work,
+    next,
+    old: `${original}-old`,
+    runDir,
+    dumps: { original: path.join(runDir, 'pacsdb-original.sql'), updated: path.join(runDir, 'pacsdb-updated.sql') },
+    report: { markdown: path.join(runDir, 'report.md'), json: path.join(runDir, 'report.json') },
+    dataDirOf: { original, work, new: next },
+    serverName: {
+      original: `kaapana-migrate-${config.node}-original`,
+      work: `kaapana-migrate-${config.node}-work`,
+      new: `kaapana-migrate-${config.node}-new`,
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// The configuration of one Kaapana node. It travels in workflow input, so it holds only a
+// reference to the database password, never the password itself.
+import { z } from 'zod';
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const VERSION = /^\d+\.\d+(\.\d+)?$/;
+
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith('/'), { message: 'must be an absolute path (starting with /)' })
+  .refine((p) => !p.split('/').includes('..'), { message: 'must not contain ".."' })
+  .refine((p) => !/[\0\n\r]/.test(p), { message: 'must not contain control characters' });
+
+const safeName = z.string().regex(SAFE_NAME, 'only letters, digits, ".", "_" and "-" (max 63, not starting with a symbol)');
+
+export const secretRef = z.union([
+  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }).strict(),
+  z.object({ file: absolutePath }).strict(),
+]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+const localImage = z
+  .object({
+    /** Directory with the server binaries (postgres, initdb) standing in for the image. */
+    binDir: absolutePath,
+    /** SQL files run on first start of an empty data directory, as the Kaapana images do. */
+    initScriptsDir: absolutePath.optional(),
+  })
+  .strict();
+
+const runtime = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('local'),
+      old: localImage,
+      new: localImage,
+      /** psql / pg_dump: the newest client, able to read every server and every dump. */
+      clientBinDir: absolutePath,
+      /** Where sockets, logs and server records live. */
+      stateDir: absolutePath,
+      /** Run servers as this OS user when the worker runs as root (PostgreSQL refuses root). */
+      serverUser: safeName.default('postgres'),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('docker'),
+      old: z.object({ image: z.string().min(1) }).strict(),
+      new: z.object({ image: z.string().min(1) }).strict(),
+      /** Host directory for the servers' unix sockets (bind-mounted at /var/run/postgresql). */
+      stateDir: absolutePath,
+      /** Docker engine address; the DOCKER_HOST environment variable when absent. */
+      host: z.string().optional(),
+    })
+    .strict(),
+]);
+
+const cluster = z.discriminatedUnion('kind', [
+  /** No cluster (demo, or a site that stops and restarts the applications itself). */
+  z.object({ kind: z.literal('none') }).strict(),
+  z
+    .object({
+      kind: z.literal('kubernetes'),
+      namespace: safeName.default('services'),
+      kubeconfig: absolutePath.optional(),
+      ldapDeviceName: safeName.default('KAAPANA'),
+      redeploy: z
+        .object({
+          undeploy: z.array(z.string().min(1)).min(1).optional(),
+          deploy: z.array(z.string().min(1)).min(1).optional(),
+          rollback: z.array(z.string().min(1)).min(1).optional(),
+        })
+        .strict()
+        .default({}),
+    })
+    .strict(),
+]);
+
+export const configSchema = z
+  .object({
+    node: safeName,
+    paths: z
+      .object({
+        /** The live database directory (Kaapana mounts it from FAST_DATA_DIR). */
+        dataDir: absolutePath,
+        fastDataDir: absolutePath,
+        backupDir: absolutePath,
+        scriptsDir: absolutePath,
+      })
+      .strict(),
+    database: z
+      .object({
+        name: safeName.default('pacsdb'),
+        user: safeName.default('pacs'),
+        password: secretRef,
+      })
+      .strict(),
+    versions: z
+      .object({
+        from: z.string().regex(VERSION).default('5.27'),
+        to: z.string().regex(VERSION).default('5.32'),
+      })
+      .strict()
+      .default({ from: '5.27', to: '5.32' }),
+    runtime,
+    cluster: cluster.default({ kind: 'none' }),
+    approval: z
+      .object({
+        /** How long the gate waits before rolling back; absent: wait for ever. */
+        timeoutMinutes: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({}),
+    /** Free space demanded beyond the estimate, as a factor of the database size. */
+    diskMargin: z.number().min(1).default(1.2),
+    readyTimeoutSeconds: z.number().int().positive().default(120),
+  })
+  .strict();
+
+export type MigrationConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,87 @@
+// A demo Kaapana node on this machine: a seeded 0.2.x-like dcm4chee database in a live data
+// directory, the demo update scripts, and a configuration that points at both.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import type { ConfigInput } from '../config/schema.js';
+import { parseConfig } from '../config/load.js';
+import type { MigrationConfig } from '../config/schema.js';
+import { createLocalRuntime } from '../runtime/local.js';
+import { withClient } from '../postgres/client.js';
+import { seedStatements } from './seed.js';
+
+const sqlDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sql');
+export const DEMO_SCRIPTS_DIR = path.join(sqlDir, 'psql');
+export const DEMO_PASSWORD_FILE = 'pacs-password';
+
+export interface DemoNodeOptions {
+  dir: string;
+  node?: string;
+  instances: number;
+  seed?: number;
+  oldBinDir: string;
+  newBinDir: string;
+  clientBinDir?: string;
+  scriptsDir?: string;
+  /** Extra configuration merged over the demo's (tests use it for bad input). */
+  overrides?: (config: ConfigInput) => ConfigInput;
+}
+
+export interface DemoNode {
+  config: MigrationConfig;
+  configFile: string;
+  password: string;
+}
+
+/** Creates the node (a seeded live database under `dir`) unless it already exists. */
+export async function createDemoNode(opts: DemoNodeOptions): Promise<DemoNode> {
+  const dir = path.resolve(opts.dir);
+  await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+  const passwordFile = path.join(dir, DEMO_PASSWORD_FILE);
+  const password = await fs.readFile(passwordFile, 'utf8').catch(async () => {
+    const fresh = randomBytes(12).toString('base64url');
+    await fs.writeFile(passwordFile, fresh, { mode: 0o600 });
+    return fresh;
+  });
+  const raw: ConfigInput = {
+    node: opts.node ?? 'demo-node',
+    paths: {
+      dataDir: path.join(dir, 'fast', 'postgres-dcm4che'),
+      fastDataDir: path.join(dir, 'fast'),
+      backupDir: path.join(dir, 'backup'),
+      scriptsDir: opts.scriptsDir ?? DEMO_SCRIPTS_DIR,
+    },
+    database: { name: 'pacsdb', user: 'pacs', password: { file: passwordFile } },
+    runtime: {
+      kind: 'local',
+      old: { binDir: opts.oldBinDir, initScriptsDir: path.join(sqlDir, 'old-init') },
+      new: { binDir: opts.newBinDir, initScriptsDir: path.join(sqlDir, 'new-init') },
+      clientBinDir: opts.clientBinDir ?? opts.newBinDir,
+      stateDir: path.join(dir, 'state'),
+    },
+  };
+  const config = parseConfig(opts.overrides ? opts.overrides(raw) : raw, 'demo configuration');
+  const configFile = path.join(dir, 'kaapana-migrate.yaml');
+  await fs.writeFile(configFile, YAML.stringify(config), { mode: 0o600 });
+
+  await fs.mkdir(config.paths.fastDataDir, { recursive: true, mode: 0o711 });
+  const credentials = { name: config.database.name, user: config.database.user, password };
+  if (!(await fs.stat(path.join(config.paths.dataDir, 'PG_VERSION')).catch(() => undefined))) {
+    if (config.runtime.kind !== 'local') throw new Error('the demo node runs on the local runtime');
+    const r = config.runtime;
+    const runtime = createLocalRuntime({ images: { old: r.old, new: r.new }, clientBinDir: r.clientBinDir, stateDir: r.stateDir, serverUser: r.serverUser, credentials });
+    const name = 'demo-seed';
+    const endpoint = await runtime.start({ name, image: 'old', dataDir: config.paths.dataDir, readOnly: false, database: credentials }, 120_000);
+    try {
+      await withClient(endpoint, credentials, async (client) => {
+        for (const sql of seedStatements({ instances: opts.instances, seed: opts.seed ?? 1 })) await client.query(sql);
+      });
+    } finally {
+      await runtime.stop(name);
+      await runtime.remove(name);
+    }
+  }
+  return { config, configFile, password };
+}

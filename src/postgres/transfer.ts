@@ -1,0 +1,108 @@
+// Plain-SQL dumps and restores, streamed through the runtime (never held in memory), with byte
+// progress and a sha256 computed on the way.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
+import { ExecFailed } from '../runtime/port.js';
+import { endStraySessions, quoteIdent, withClient } from './client.js';
+import { sha256File } from '../plan/scripts.js';
+
+export interface DumpResult {
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+type OnBytes = (bytes: number) => void;
+
+/** Counts and hashes what passes through. */
+function meter(onBytes: OnBytes): { stream: Transform; digest: () => { bytes: number; sha256: string } } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      onBytes(bytes);
+      done(null, chunk);
+    },
+  });
+  return { stream, digest: () => ({ bytes, sha256: hash.digest('hex') }) };
+}
+
+/**
+ * pg_dump (plain SQL; `-Fc` is known to fail on import) into `file`. Written under a temporary
+ * name and renamed when complete, so a half-written dump never carries the final name.
+ */
+export async function dumpToFile(runtime: ContainerRuntime, server: string, file: string, onBytes: OnBytes, appName: string): Promise<DumpResult> {
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const partial = `${file}.partial-${process.pid}-${Date.now()}`;
+  const out = createWriteStream(partial, { mode: 0o600 });
+  const m = meter(onBytes);
+  m.stream.pipe(out);
+  try {
+    const result = await runtime.exec(server, ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'], { stdout: m.stream, appName });
+    m.stream.end();
+    await once(out, 'close');
+    if (result.exitCode !== 0) throw new ExecFailed('pg_dump', result.exitCode, result.stderr);
+    const handle = await fs.open(partial, 'r');
+    await handle.sync();
+    await handle.close();
+    await fs.rename(partial, file);
+    await syncDir(path.dirname(file));
+    return { file, ...m.digest() };
+  } catch (err) {
+    out.destroy();
+    await fs.rm(partial, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Restore a plain dump into an empty database: the images create the dcm4chee schema on first
+ * start, so the database is dropped and created again first. One transaction, replica role (no
+ * triggers or FK checks during the load), stop at the first error.
+ */
+export async function restoreFromFile(
+  runtime: ContainerRuntime,
+  server: string,
+  endpoint: ServerEndpoint,
+  credentials: DatabaseCredentials,
+  dump: { file: string; sha256: string },
+  onBytes: OnBytes,
+  appName: string,
+): Promise<{ bytes: number }> {
+  const actual = await sha256File(dump.file);
+  if (actual !== dump.sha256) throw new Error(`${dump.file} changed since it was written (sha256 ${actual}, expected ${dump.sha256}); refusing to restore it`);
+  await withClient(
+    endpoint,
+    credentials,
+    async (client) => {
+      await endStraySessions(client, credentials.name, '');
+      await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(credentials.name)}`);
+      await client.query(`CREATE DATABASE ${quoteIdent(credentials.name)} OWNER ${quoteIdent(credentials.user)}`);
+    },
+    'postgres',
+  );
+  const m = meter(onBytes);
+  const input = createReadStream(dump.file).pipe(m.stream);
+  const result = await runtime.exec(
+    server,
+    ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-c', 'SET session_replication_role = replica', '-f', '-'],
+    { stdin: input, appName },
+  );
+  if (result.exitCode !== 0) throw new ExecFailed('psql (restore)', result.exitCode, result.stderr);
+  return { bytes: m.digest().bytes };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,65 @@
+// Markdown rendering of the report.
+import type { MigrationReport } from './types.js';
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(r: MigrationReport): string {
+  const out: string[] = [];
+  out.push(`# kaapana-migrate report: ${r.node}`, '');
+  out.push(`- Outcome: **${r.outcome}**`);
+  out.push(`- Workflow: ${r.workflowId} (run ${r.runId})`);
+  out.push(`- Started: ${r.startedAt}; ended: ${r.endedAt ?? 'not yet'}`);
+  out.push(`- Archive versions: ${r.versions.from} → ${r.versions.to}; applied: ${r.versions.applied.join(', ') || 'none'}; already present: ${r.versions.alreadyPresent.join(', ') || 'none'}`);
+  if (r.approval) out.push(`- Swap approved by ${r.approval.by} at ${r.approval.at}${r.approval.comment ? ` (${r.approval.comment})` : ''}`);
+  if (r.failure) out.push(`- Failure: ${r.failure}`);
+  if (r.ldapBackup) out.push(`- LDAP backup: ${r.ldapBackup}`);
+  out.push('');
+
+  out.push('## Steps', '', '| step | status | started | took | detail |', '|---|---|---|---|---|');
+  for (const s of r.steps) out.push(`| ${s.step} | ${s.status} | ${s.startedAt} | ${secs(s.ms)} | ${cell(s.detail)} |`);
+  out.push('');
+
+  if (r.tablesBefore) {
+    out.push('## Tables', '', '| table | rows before | rows after | content |', '|---|---:|---:|---|');
+    const names = [...new Set([...Object.keys(r.tablesBefore), ...Object.keys(r.tablesAfter ?? {})])].sort();
+    for (const name of names) {
+      const before = r.tablesBefore[name];
+      const after = r.tablesAfter?.[name];
+      const content = !before || !after ? (before ? 'not in result' : 'added by the updates') : before.checksum === after.checksum ? 'identical' : 'changed by the updates';
+      out.push(`| ${name} | ${before?.count ?? '—'} | ${after?.count ?? '—'} | ${content} |`);
+    }
+    out.push('');
+  }
+  if (r.guideBefore) {
+    out.push("## The guide's figures", '', '| figure | before | after | checksum equal |', '|---|---:|---:|---|');
+    for (const [key, before] of Object.entries(r.guideBefore)) {
+      const after = r.guideAfter?.[key];
+      out.push(`| ${key} | ${before.count} | ${after?.count ?? '—'} | ${after ? (after.checksum === before.checksum ? 'yes' : 'NO') : '—'} |`);
+    }
+    out.push('');
+  }
+  if (r.dumps.length > 0) {
+    out.push('## Dumps', '', '| dump | file | size | sha256 | took |', '|---|---|---:|---|---:|');
+    for (const d of r.dumps) out.push(`| ${d.name} | ${d.file} | ${mib(d.bytes)} | \`${d.sha256}\` | ${secs(d.ms)} |`);
+    out.push('');
+  }
+  if (r.scripts.length > 0) {
+    out.push('## Update scripts', '', '| version | outcome | took | sha256 |', '|---|---|---:|---|');
+    for (const s of r.scripts) out.push(`| ${s.version} | ${s.outcome} | ${secs(s.ms)} | \`${s.sha256}\` |`);
+    out.push('');
+  }
+  if (r.ldap.length > 0) {
+    out.push('## LDAP commands', '', '| command | exit | already applied | took | stderr |', '|---|---:|---|---:|---|');
+    for (const c of r.ldap) out.push(`| \`${c.argv.join(' ')}\` | ${c.exitCode} | ${c.alreadyApplied ? 'yes' : 'no'} | ${secs(c.ms)} | ${cell(c.stderr.trim().slice(0, 200))} |`);
+    out.push('');
+  }
+  if (r.rollback) {
+    out.push('## Rollback', '', `Reason: ${r.rollback.reason}`, '');
+    for (const u of r.rollback.undone) out.push(`- undone: ${u}`);
+    for (const u of r.rollback.notUndone) out.push(`- NOT undone: ${u}`);
+    out.push('');
+  }
+  return out.join('\n');
+}

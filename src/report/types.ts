@@ -1,0 +1,34 @@
+// The migration report: assembled by the workflow, written by an activity, read by people.
+import type { Fingerprint } from '../postgres/inventory.js';
+import type { Approval, StepName } from '../shared.js';
+
+export interface StepRecord {
+  step: StepName;
+  detail: string;
+  startedAt: string;
+  ms: number;
+  status: 'ok' | 'skipped' | 'failed';
+}
+
+export interface MigrationReport {
+  node: string;
+  workflowId: string;
+  runId: string;
+  runTag: string;
+  startedAt: string;
+  endedAt?: string;
+  outcome: 'completed' | 'rolled-back' | 'failed';
+  versions: { from: string; to: string; alreadyPresent: string[]; applied: string[] };
+  steps: StepRecord[];
+  tablesBefore?: Record<string, Fingerprint>;
+  tablesAfter?: Record<string, Fingerprint>;
+  guideBefore?: Record<string, Fingerprint>;
+  guideAfter?: Record<string, Fingerprint>;
+  dumps: { name: string; file: string; bytes: number; sha256: string; ms: number }[];
+  scripts: { version: string; sha256: string; ms: number; outcome: string }[];
+  ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];
+  ldapBackup?: string;
+  approval?: Approval;
+  rollback?: { reason: string; undone: string[]; notUndone: string[] };
+  failure?: string;
+}

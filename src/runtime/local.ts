@@ -1,0 +1,336 @@
+// Local adapter: real PostgreSQL server processes from a binary directory stand in for the
+// images. Used by the demo and the tests; behaves like the Kaapana images where it matters
+// (first start of an empty directory initialises the cluster and runs the init scripts).
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type {
+  ContainerRuntime,
+  DatabaseCredentials,
+  ExecIO,
+  ExecResult,
+  ImageRole,
+  ServerEndpoint,
+  ServerSpec,
+  ServerState,
+} from './port.js';
+import { ExecFailed } from './port.js';
+import { quoteIdent } from '../postgres/client.js';
+
+export interface LocalImage {
+  binDir: string;
+  initScriptsDir?: string;
+}
+
+export interface LocalRuntimeOptions {
+  images: Record<ImageRole, LocalImage>;
+  clientBinDir: string;
+  stateDir: string;
+  /** OS user that runs the servers when we are root (PostgreSQL refuses to run as root). */
+  serverUser: string;
+  /** Credentials for client tools; resolved by the worker, never stored on disk. */
+  credentials: DatabaseCredentials;
+}
+
+interface ServerRecord {
+  name: string;
+  image: ImageRole;
+  dataDir: string;
+  socketDir: string;
+  readOnly: boolean;
+}
+
+const PORT = 5432;
+const CLIENT_TOOLS = new Set(['psql', 'pg_dump', 'pg_dumpall', 'pg_isready', 'pg_restore']);
+const STDERR_TAIL = 8192;
+
+export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime {
+  const asRoot = process.getuid?.() === 0;
+  const recordFile = (name: string) => path.join(opts.stateDir, 'servers', `${name}.json`);
+  // Hashed: a unix socket path must stay under ~100 bytes whatever the node name.
+  const socketDirFor = (name: string) => path.join(opts.stateDir, 'sockets', createHash('sha256').update(name).digest('hex').slice(0, 12));
+  const logFile = (name: string) => path.join(opts.stateDir, 'logs', `${name}.log`);
+
+  /** argv for a server binary, switched to the server user when we are root. */
+  const serverArgv = (image: ImageRole, tool: string, args: string[]) => {
+    const bin = path.join(opts.images[image].binDir, tool);
+    return asRoot ? ['runuser', '-u', opts.serverUser, '--', bin, ...args] : [bin, ...args];
+  };
+
+  async function ownForServer(dir: string): Promise<void> {
+    if (!asRoot) return;
+    const { uid, gid } = await userIds(opts.serverUser);
+    await fs.chown(dir, uid, gid);
+  }
+
+  async function readRecord(name: string): Promise<ServerRecord | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(recordFile(name), 'utf8')) as ServerRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async function mustRecord(name: string): Promise<ServerRecord> {
+    const record = await readRecord(name);
+    if (!record) throw new Error(`no server named ${name} was started by this runtime`);
+    return record;
+  }
+
+  async function run(argv: string[], io: ExecIO & { env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: io.env ?? process.env,
+      signal: io.signal,
+      stdio: [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_TAIL);
+      io.onStderr?.(chunk);
+    });
+    const streams: Promise<void>[] = [];
+    if (io.stdin) streams.push(pipeline(io.stdin, child.stdin!).catch(ignoreEpipe));
+    if (io.stdout) streams.push(pipeline(child.stdout!, io.stdout, { end: false }));
+    child.on('error', () => undefined); // an abort surfaces as the exit status below
+    const [exitCode] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    await Promise.all(streams);
+    return { exitCode: exitCode ?? 128, stderr };
+  }
+
+  async function runOrThrow(label: string, argv: string[], env?: NodeJS.ProcessEnv): Promise<void> {
+    const result = await run(argv, { env });
+    if (result.exitCode !== 0) throw new ExecFailed(label, result.exitCode, result.stderr);
+  }
+
+  function clientEnv(record: ServerRecord, database = opts.credentials.name): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      PGHOST: record.socketDir,
+      PGPORT: String(PORT),
+      PGUSER: opts.credentials.user,
+      PGDATABASE: database,
+      PGPASSWORD: opts.credentials.password,
+      PGCONNECT_TIMEOUT: '10',
+    };
+  }
+
+  /** Like the images' entrypoint: initdb, create the database, run the init scripts. */
+  async function initialise(spec: ServerSpec, record: ServerRecord): Promise<void> {
+    await fs.mkdir(spec.dataDir, { recursive: true, mode: 0o700 });
+    await ownForServer(spec.dataDir);
+    const pwDir = await fs.mkdtemp(path.join(opts.stateDir, 'pw-'));
+    const pwFile = path.join(pwDir, 'pw');
+    try {
+      await fs.writeFile(pwFile, spec.database.password, { mode: 0o600 });
+      await ownForServer(pwDir);
+      await ownForServer(pwFile);
+      await runOrThrow(
+        'initdb',
+        serverArgv(spec.image, 'initdb', [
+          '-D', spec.dataDir, '-U', spec.database.user, `--pwfile=${pwFile}`,
+          '--auth=md5', '-E', 'UTF8', '--locale=C',
+        ]),
+      );
+    } finally {
+      await fs.rm(pwDir, { recursive: true, force: true });
+    }
+    await launch(spec.image, record, false);
+    try {
+      await waitReady(record, 60_000, 'postgres');
+      await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${quoteIdent(spec.database.name)}`], clientEnv(record, 'postgres'));
+      for (const script of await initScripts(spec.image)) {
+        await runOrThrow(`init script ${path.basename(script)}`, [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', script], clientEnv(record));
+      }
+    } finally {
+      await shutdown(record);
+    }
+  }
+
+  async function initScripts(image: ImageRole): Promise<string[]> {
+    const dir = opts.images[image].initScriptsDir;
+    if (!dir) return [];
+    return (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort().map((f) => path.join(dir, f));
+  }
+
+  const clientBin = (tool: string) => path.join(opts.clientBinDir, tool);
+
+  async function launch(image: ImageRole, record: ServerRecord, readOnly: boolean): Promise<void> {
+    // The server user must be able to pass through to its own socket directory.
+    await fs.mkdir(path.dirname(record.socketDir), { recursive: true, mode: 0o711 });
+    await fs.mkdir(record.socketDir, { recursive: true, mode: 0o700 });
+    await ownForServer(record.socketDir);
+    const log = await fs.open(logFile(record.name), 'a', 0o600);
+    try {
+      const args = ['-D', record.dataDir, '-k', record.socketDir, '-p', String(PORT), '-c', 'listen_addresses='];
+      if (readOnly) args.push('-c', 'default_transaction_read_only=on');
+      const argv = serverArgv(image, 'postgres', args);
+      // Detached: the server must outlive a crashed worker, like a container would.
+      const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd] });
+      child.unref();
+    } finally {
+      await log.close();
+    }
+  }
+
+  async function waitReady(record: ServerRecord, timeoutMs: number, database?: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    let downPolls = 0;
+    while (Date.now() < deadline) {
+      const result = await run([clientBin('psql'), '-X', '-q', '-A', '-t', '-c', 'SELECT 1'], { env: clientEnv(record, database) });
+      if (result.exitCode === 0) return;
+      last = result.stderr.trim();
+      if (/password authentication failed/.test(last)) {
+        throw new Error(`the server ${record.name} rejected the credentials for user ${opts.credentials.user}: check database.password`);
+      }
+      if (/database .* does not exist/.test(last)) throw new Error(`server ${record.name}: ${last}`);
+      // A server that died at start leaves no live postmaster.pid; give it a moment to write one.
+      downPolls = (await postmasterPid(record.dataDir)) ? 0 : downPolls + 1;
+      if (downPolls > 15) {
+        const log = await fs.readFile(logFile(record.name), 'utf8').catch(() => '');
+        throw new Error(`server ${record.name} did not start: ${log.trim().split('\n').slice(-5).join(' | ')}`);
+      }
+      await delay(200);
+    }
+    throw new Error(`server ${record.name} was not ready within ${Math.round(timeoutMs / 1000)} s: ${last}`);
+  }
+
+  async function shutdown(record: ServerRecord): Promise<void> {
+    const pid = await postmasterPid(record.dataDir);
+    if (!pid) return;
+    // SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint is written.
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      if (!alive(pid)) return;
+      await delay(100);
+    }
+    throw new Error(`server ${record.name} (pid ${pid}) did not stop within 120 s`);
+  }
+
+  return {
+    kind: 'local',
+
+    async preflight() {
+      for (const role of ['old', 'new'] as const) {
+        for (const tool of ['postgres', 'initdb']) await mustExecute(path.join(opts.images[role].binDir, tool), `runtime.${role}.binDir`);
+      }
+      for (const tool of ['psql', 'pg_dump']) await mustExecute(clientBin(tool), 'runtime.clientBinDir');
+      if (asRoot) await userIds(opts.serverUser);
+    },
+
+    async start(spec, readyTimeoutMs): Promise<ServerEndpoint> {
+      await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o711 });
+      await fs.mkdir(path.dirname(recordFile(spec.name)), { recursive: true, mode: 0o700 });
+      await fs.mkdir(path.dirname(logFile(spec.name)), { recursive: true, mode: 0o700 });
+      const record: ServerRecord = { name: spec.name, image: spec.image, dataDir: spec.dataDir, socketDir: socketDirFor(spec.name), readOnly: spec.readOnly };
+      const previous = await readRecord(spec.name);
+      if (previous && (previous.dataDir !== spec.dataDir || previous.image !== spec.image)) {
+        throw new Error(`server name ${spec.name} is already used for ${previous.dataDir}`);
+      }
+      await fs.writeFile(recordFile(spec.name), JSON.stringify(record), { mode: 0o600 });
+      const pid = await postmasterPid(spec.dataDir);
+      if (!pid) {
+        if (!(await exists(path.join(spec.dataDir, 'PG_VERSION')))) {
+          if (spec.readOnly) throw new Error(`${spec.dataDir} holds no PostgreSQL cluster (no PG_VERSION)`);
+          if (await nonEmptyDir(spec.dataDir)) throw new Error(`${spec.dataDir} is neither empty nor a PostgreSQL cluster`);
+          await initialise(spec, record);
+        }
+        await launch(spec.image, record, spec.readOnly);
+      } else if (!(await exists(path.join(record.socketDir, `.s.PGSQL.${PORT}`)))) {
+        throw new Error(`a PostgreSQL server (pid ${pid}) not started by kaapana-migrate is running on ${spec.dataDir}`);
+      }
+      await waitReady(record, readyTimeoutMs);
+      return { host: record.socketDir, port: PORT };
+    },
+
+    async exec(name, argv, io = {}) {
+      const record = await mustRecord(name);
+      const tool = argv[0]!;
+      if (!CLIENT_TOOLS.has(tool)) throw new Error(`not a client tool: ${tool}`);
+      return run([clientBin(tool), ...argv.slice(1)], { ...io, env: { ...clientEnv(record), PGAPPNAME: io.appName ?? `kaapana-migrate-${tool}` } });
+    },
+
+    async stop(name) {
+      const record = await readRecord(name);
+      if (record) await shutdown(record);
+    },
+
+    async remove(name) {
+      const record = await readRecord(name);
+      if (!record) return;
+      if (await postmasterPid(record.dataDir)) throw new Error(`server ${name} is still running; stop it first`);
+      await fs.rm(record.socketDir, { recursive: true, force: true });
+      await fs.rm(recordFile(name), { force: true });
+    },
+
+    async state(name): Promise<ServerState> {
+      const record = await readRecord(name);
+      if (!record) return 'absent';
+      return (await postmasterPid(record.dataDir)) ? 'running' : 'stopped';
+    },
+
+    async dataDirInUse(dataDir) {
+      return (await postmasterPid(dataDir)) !== undefined;
+    },
+  };
+}
+
+/** The pid in postmaster.pid when that process is alive. */
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function userIds(user: string): Promise<{ uid: number; gid: number }> {
+  const passwd = await fs.readFile('/etc/passwd', 'utf8');
+  const entry = passwd.split('\n').map((l) => l.split(':')).find((f) => f[0] === user);
+  if (!entry) throw new Error(`runtime.serverUser: no OS user named ${user}`);
+  return { uid: Number(entry[2]), gid: Number(entry[3]) };
+}
+
+async function mustExecute(file: string, key: string): Promise<void> {
+  try {
+    await fs.access(file, constants.X_OK);
+  } catch {
+    throw new Error(`${key}: ${file} is missing or not executable`);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(() => true, () => false);
+}
+
+async function nonEmptyDir(dir: string): Promise<boolean> {
+  return fs.readdir(dir).then((e) => e.length > 0, () => false);
+}
+
+function ignoreEpipe(err: NodeJS.ErrnoException): void {
+  // The tool may exit before reading all input (e.g. ON_ERROR_STOP); its exit code tells why.
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

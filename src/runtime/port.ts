@@ -1,0 +1,78 @@
+// The container-runtime port: start a PostgreSQL "image" on a data directory, run client tools
+// beside it, stop it. Adapters: local server processes (demo, tests) and Docker (real nodes).
+import type { Readable, Writable } from 'node:stream';
+
+export type ImageRole = 'old' | 'new';
+
+export interface DatabaseCredentials {
+  name: string;
+  user: string;
+  password: string;
+}
+
+export interface ServerSpec {
+  /** Unique per migration and role, so a retry finds (and reuses) its own server. */
+  name: string;
+  image: ImageRole;
+  /** Host directory used as PGDATA. */
+  dataDir: string;
+  /** Sessions default to read-only: used for the original data directory. */
+  readOnly: boolean;
+  database: DatabaseCredentials;
+}
+
+/** Where a `pg` client reaches the server: a unix-socket directory and port. */
+export interface ServerEndpoint {
+  host: string;
+  port: number;
+}
+
+export interface ExecIO {
+  stdin?: Readable;
+  stdout?: Writable;
+  /** Session application_name, so a retry can find and end sessions an earlier attempt left. */
+  appName?: string;
+  /** Aborting ends the tool (e.g. when the activity is cancelled). */
+  signal?: AbortSignal;
+  /** Called with each stderr chunk (e.g. to stream it to the log). */
+  onStderr?: (chunk: string) => void;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** The last part of stderr, for error messages. */
+  stderr: string;
+}
+
+export type ServerState = 'running' | 'stopped' | 'absent';
+
+export interface ContainerRuntime {
+  readonly kind: 'local' | 'docker';
+  /** The engine answers and both images exist; nothing is changed. */
+  preflight(): Promise<void>;
+  /** Start (or find running) the server; resolves when it accepts connections. */
+  start(spec: ServerSpec, readyTimeoutMs: number): Promise<ServerEndpoint>;
+  /**
+   * Run a client tool (`psql`, `pg_dump`, …) against the named server, connected as the spec's
+   * user to its database unless argv says otherwise. Never allocates a TTY.
+   */
+  exec(name: string, argv: string[], io?: ExecIO): Promise<ExecResult>;
+  /** Stop the server and wait until it has released its data directory. Idempotent. */
+  stop(name: string): Promise<void>;
+  /** Forget the server (container, records). Idempotent; never touches the data directory. */
+  remove(name: string): Promise<void>;
+  state(name: string): Promise<ServerState>;
+  /** Some PostgreSQL server (ours or not) is running on this data directory. */
+  dataDirInUse(dataDir: string): Promise<boolean>;
+}
+
+export class ExecFailed extends Error {
+  constructor(
+    readonly argv0: string,
+    readonly exitCode: number,
+    readonly stderr: string,
+  ) {
+    super(`${argv0} exited with ${exitCode}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
+    this.name = 'ExecFailed';
+  }
+}

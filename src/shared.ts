@@ -1,0 +1,91 @@
+// Names and message definitions shared by the workflow, the worker and every client.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+
+export const WORKFLOW_TYPE = 'migrateDcm4che';
+
+/** One task queue per node: only the worker running on that node may touch its directories. */
+export function taskQueueFor(node: string): string {
+  return `kaapana-migrate-${node}`;
+}
+
+/** One workflow id per node: Temporal itself refuses a second open migration of the same node. */
+export function workflowIdFor(node: string): string {
+  return `kaapana-migrate-${node}`;
+}
+
+/** Every step has one name, used in the workflow, activity summaries, progress, report and tests. */
+export const STEPS = [
+  'preflight',
+  'stopApplications',
+  'startOriginal',
+  'inventory',
+  'dumpOriginal',
+  'stopOriginal',
+  'startWork',
+  'restoreWork',
+  'verifyWork',
+  'applyUpdates',
+  'dumpUpdated',
+  'stopWork',
+  'startNew',
+  'restoreNew',
+  'verifyNew',
+  'stopNew',
+  'awaitApproval',
+  'swap',
+  'removeWork',
+  'redeploy',
+  'ldapUpdate',
+  'restartPods',
+  'report',
+] as const;
+export type StepName = (typeof STEPS)[number];
+
+export type Phase = 'running' | 'awaiting-approval' | 'awaiting-resolution' | 'rolling-back' | 'completed' | 'rolled-back' | 'failed';
+
+export interface StepProgress {
+  step: StepName;
+  detail?: string;
+  done?: number;
+  total?: number;
+  unit?: 'bytes' | 'rows' | 'scripts' | 'commands';
+}
+
+export interface Progress {
+  phase: Phase;
+  current?: StepProgress;
+  completed: { step: StepName; detail: string; ms: number }[];
+  verified: boolean;
+  approval?: Approval;
+  failure?: string;
+  reportPath?: string;
+}
+
+export interface Approval {
+  by: string;
+  at: string;
+  comment?: string;
+}
+
+/** What an approver sends: `{"by": "admin@hospital"}` from the `temporal` CLI. */
+export interface ApprovalRequest {
+  by?: string;
+  comment?: string;
+}
+
+export type Resolution = 'retry' | 'rollback';
+
+/** Typed search attributes: list a fleet's migrations by node, phase and the archive version reached. */
+export const SA_NODE = defineSearchAttributeKey('KaapanaNode', 'KEYWORD');
+export const SA_PHASE = defineSearchAttributeKey('MigrationPhase', 'KEYWORD');
+export const SA_ARCHIVE_VERSION = defineSearchAttributeKey('ArchiveVersion', 'KEYWORD');
+export const SEARCH_ATTRIBUTES = [SA_NODE, SA_PHASE, SA_ARCHIVE_VERSION];
+
+export const progressQuery = defineQuery<Progress>('progress');
+/** Approval of the directory swap; the validator refuses it until the new database is verified. */
+export const approveSwapUpdate = defineUpdate<Approval, [ApprovalRequest]>('approveSwap');
+export const approveSwapSignal = defineSignal<[ApprovalRequest]>('approveSwap');
+/** After the swap a failing cluster step waits for the operator: retry it, or roll back. */
+export const resolveUpdate = defineUpdate<Resolution, [Resolution]>('resolve');
+export const resolveSignal = defineSignal<[Resolution]>('resolve');

@@ -1,0 +1,95 @@
+// Where the worker and the CLI find the Temporal server. Resolution is delegated to
+// @temporalio/envconfig so that a site configures us exactly like the `temporal` CLI and every
+// other SDK: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, and a TOML
+// profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml; TEMPORAL_PROFILE).
+import { Client, Connection, type Metadata, type TLSConfig } from '@temporalio/client';
+import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
+import { NativeConnection } from '@temporalio/worker';
+
+/** A worker on the node talks to the Temporal service of docker-compose.temporal.yml. */
+export const DEFAULT_ADDRESS = '127.0.0.1:7233';
+export const DEFAULT_NAMESPACE = 'default';
+
+export interface TemporalTarget {
+  address: string;
+  namespace: string;
+  /** Secret: log {@link describeTemporalTarget} instead of the target itself. */
+  apiKey?: string;
+  /** `true`: TLS with the system roots; an object: custom CA, client certificate, server name. */
+  tls?: TLSConfig | boolean;
+  /** gRPC headers from the profile's grpc_meta or TEMPORAL_GRPC_META_* variables. */
+  metadata?: Metadata;
+}
+
+/**
+ * Later sources win: the defaults, the profile file, TEMPORAL_* variables, `overrides` (command-line
+ * options). Certificate and key files are read here, so a wrong path fails before connecting.
+ */
+export function resolveTemporalTarget(overrides: { address?: string; namespace?: string } = {}): TemporalTarget {
+  const profile = loadClientConfigProfile({ overrideEnvVars: presentEnvironment() });
+  const { connectionOptions, namespace } = toClientOptions(profile);
+  const target: TemporalTarget = {
+    address: overrides.address ?? connectionOptions.address ?? DEFAULT_ADDRESS,
+    namespace: overrides.namespace ?? namespace ?? DEFAULT_NAMESPACE,
+  };
+  if (connectionOptions.apiKey !== undefined) target.apiKey = connectionOptions.apiKey;
+  if (connectionOptions.tls !== undefined && connectionOptions.tls !== null) target.tls = connectionOptions.tls;
+  if (connectionOptions.metadata !== undefined) target.metadata = connectionOptions.metadata;
+  return target;
+}
+
+/**
+ * An empty line such as `TEMPORAL_API_KEY=` in a systemd EnvironmentFile means "not set"; envconfig
+ * would take it as an empty key and switch TLS on. Empty TEMPORAL_GRPC_META_* values keep their
+ * documented meaning (remove that header).
+ */
+function presentEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (value === '' && !name.startsWith('TEMPORAL_GRPC_META_')) continue;
+    env[name] = value;
+  }
+  return env;
+}
+
+/** For logs and error messages: says whether a key and TLS are used, never the key itself. */
+export function describeTemporalTarget(target: TemporalTarget): string {
+  const security = [target.tls ? 'TLS' : 'plaintext'];
+  if (target.apiKey !== undefined) security.push('API key');
+  return `${target.address} (namespace ${target.namespace}, ${security.join(', ')})`;
+}
+
+/** A client for the CLI; fails fast when the server does not answer. */
+export async function connectClient(target: TemporalTarget): Promise<Client> {
+  try {
+    const connection = await Connection.connect({
+      address: target.address,
+      tls: target.tls,
+      apiKey: target.apiKey,
+      metadata: target.metadata,
+    });
+    return new Client({ connection, namespace: target.namespace });
+  } catch (err) {
+    throw connectError(target, err);
+  }
+}
+
+/** The worker's connection (Rust core); the caller closes it after the worker has stopped. */
+export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect({
+      address: target.address,
+      tls: target.tls,
+      apiKey: target.apiKey,
+      metadata: target.metadata,
+    });
+  } catch (err) {
+    throw connectError(target, err);
+  }
+}
+
+function connectError(target: TemporalTarget, err: unknown): Error {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new Error(`cannot connect to Temporal at ${describeTemporalTarget(target)}: ${reason}`, { cause: err });
+}

@@ -1,0 +1,41 @@
+// Building the node's worker: the workflow bundle plus activities bound to real adapters.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, DefaultLogger, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from './activities/index.js';
+import type { ActivityDeps } from './activities/context.js';
+import { realDeps } from './deps.js';
+import { taskQueueFor } from './shared.js';
+
+const here = fileURLToPath(import.meta.url);
+/** The workflows entry beside this file (`.ts` under tsx, `.js` once built). */
+export const workflowsPath = path.join(path.dirname(here), 'workflows', `index${path.extname(here)}`);
+
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+}
+
+export interface MigrationWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  node: string;
+  log: Logger;
+  /** A prebuilt bundle starts the worker faster (and once per process in tests). */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  deps?: Partial<ActivityDeps>;
+}
+
+export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
+  const deps: ActivityDeps = { ...realDeps(opts.log), ...opts.deps };
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: taskQueueFor(opts.node),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
+    activities: createActivities(deps),
+    // A migration runs one heavy step at a time; two in parallel would only compete for disk.
+    maxConcurrentActivityTaskExecutions: 4,
+    shutdownGraceTime: '30 seconds',
+  });
+}

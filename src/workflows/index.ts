@@ -1,0 +1,1 @@
+export { migrateDcm4che } from './migrate-dcm4che.js';

@@ -1,0 +1,342 @@
+// The migration workflow: it only decides (order, approval gate, saga); activities do the I/O.
+import * as wf from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure } from '@temporalio/common';
+import type { Activities } from '../activities/index.js';
+import type { RunContext } from '../activities/context.js';
+import type { InventoryResult } from '../activities/inventory.js';
+import type { ServerRole } from '../config/layout.js';
+import type { MigrationConfig } from '../config/schema.js';
+import type { MigrationReport } from '../report/types.js';
+import {
+  approveSwapSignal,
+  approveSwapUpdate,
+  progressQuery,
+  resolveSignal,
+  resolveUpdate,
+  SA_ARCHIVE_VERSION,
+  SA_NODE,
+  SA_PHASE,
+  type Approval,
+  type Phase,
+  type Progress,
+  type Resolution,
+  type StepName,
+} from '../shared.js';
+
+export interface MigrationInput {
+  /** Holds the password only by reference (environment variable or file on the worker's node). */
+  config: MigrationConfig;
+}
+
+/** Errors that retrying cannot mend; they fail the step at once. */
+const FATAL = [
+  'PreflightError', 'DataDirInUse', 'WrongCredentials', 'DatabaseNotFound', 'UnexpectedSchema', 'DiskFull',
+  'ScriptFailed', 'ScriptChanged', 'ProbeMismatch', 'UnknownVersion', 'VerificationFailed', 'SwapStateUnknown',
+];
+
+const acts = wf.proxyActivities<Activities>({
+  startToCloseTimeout: '8 hours',
+  heartbeatTimeout: '2 minutes',
+  // Compensation must not start while a cancelled activity still writes.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: FATAL },
+});
+
+type Act = typeof acts;
+
+/** Run an activity with a summary that the Web UI shows. */
+function call<K extends keyof Act>(name: K, summary: string, ...args: Parameters<Act[K]>): ReturnType<Act[K]> {
+  return (acts[name] as unknown as { executeWithOptions(o: { summary: string }, a: unknown[]): ReturnType<Act[K]> }).executeWithOptions({ summary }, args);
+}
+
+export async function migrateDcm4che(input: MigrationInput): Promise<MigrationReport> {
+  const { config } = input;
+  const info = wf.workflowInfo();
+  const ctx: RunContext = { config, runTag: info.runId.slice(0, 8) };
+  const now = () => new Date(Date.now()).toISOString();
+
+  const progress: Progress = { phase: 'running', completed: [], verified: false };
+  const report: MigrationReport = {
+    node: config.node,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    runTag: ctx.runTag,
+    startedAt: now(),
+    outcome: 'failed',
+    versions: { from: config.versions.from, to: config.versions.to, alreadyPresent: [], applied: [] },
+    steps: [],
+    dumps: [],
+    scripts: [],
+    ldap: [],
+  };
+  let approval: Approval | undefined;
+  let resolution: Resolution | undefined;
+
+  wf.setHandler(progressQuery, () => progress);
+  wf.setHandler(
+    approveSwapUpdate,
+    (a) => {
+      approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
+      return approval;
+    },
+    {
+      validator: (_request) => {
+        if (!progress.verified) throw new Error('the new database is not verified yet; approval is possible once the workflow waits at awaitApproval');
+        if (approval) throw new Error(`already approved by ${approval.by} at ${approval.at}`);
+      },
+    },
+  );
+  // Signals cannot be refused: one that comes too early is ignored (and says so in the history's query).
+  wf.setHandler(approveSwapSignal, (a) => {
+    if (progress.verified && !approval) approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
+  });
+  const acceptResolution = (r: Resolution) => {
+    resolution = r;
+    return r;
+  };
+  wf.setHandler(resolveUpdate, acceptResolution, {
+    validator: (r) => {
+      if (progress.phase !== 'awaiting-resolution') throw new Error('nothing waits for a resolution now');
+      if (r !== 'retry' && r !== 'rollback') throw new Error('resolve with "retry" or "rollback"');
+    },
+  });
+  wf.setHandler(resolveSignal, (r) => {
+    if (progress.phase === 'awaiting-resolution' && (r === 'retry' || r === 'rollback')) acceptResolution(r);
+  });
+
+  const setPhase = (phase: Phase) => {
+    progress.phase = phase;
+    wf.upsertSearchAttributes([{ key: SA_PHASE, value: phase === 'running' ? progress.current?.step ?? phase : phase }]);
+    showDetails();
+  };
+  const showDetails = () => {
+    const done = progress.completed.map((c) => `- ✔ ${c.step}: ${c.detail}`).join('\n');
+    const current = progress.current ? `\n- ▶ **${progress.current.step}**${progress.current.detail ? `: ${progress.current.detail}` : ''}` : '';
+    const waiting =
+      progress.phase === 'awaiting-approval'
+        ? `\n\n**Waiting for approval of the directory swap.** Approve with \`kaapana-migrate approve --node ${config.node}\`.`
+        : progress.phase === 'awaiting-resolution'
+          ? `\n\n**A cluster step failed: ${progress.failure}.** Answer with \`kaapana-migrate resolve --node ${config.node} retry|rollback\`.`
+          : '';
+    wf.setCurrentDetails(`**${config.node}**: ${progress.phase}\n\n${done}${current}${waiting}`);
+  };
+  wf.upsertSearchAttributes([
+    { key: SA_NODE, value: config.node },
+    { key: SA_ARCHIVE_VERSION, value: '5.26' },
+  ]);
+
+  /** Runs one step; records it for the progress query, the Web UI and the report. */
+  async function step<T>(name: StepName, detail: string, fn: () => Promise<T>, summarise: (r: T) => string = () => detail, phase: Phase = 'running'): Promise<T> {
+    progress.current = { step: name, detail };
+    setPhase(phase);
+    const started = Date.now();
+    const startedAt = now();
+    try {
+      const result = await fn();
+      const summary = summarise(result);
+      progress.completed.push({ step: name, detail: summary, ms: Date.now() - started });
+      report.steps.push({ step: name, detail: summary, startedAt, ms: Date.now() - started, status: 'ok' });
+      return result;
+    } catch (err) {
+      report.steps.push({ step: name, detail: describe(err), startedAt, ms: Date.now() - started, status: 'failed' });
+      if (wf.isCancellation(err)) throw err;
+      throw new StepFailed(name, err);
+    } finally {
+      progress.current = undefined;
+    }
+  }
+  const skip = (name: StepName, why: string) => {
+    report.steps.push({ step: name, detail: why, startedAt: now(), ms: 0, status: 'skipped' });
+    progress.completed.push({ step: name, detail: `skipped: ${why}`, ms: 0 });
+  };
+
+  /** After the swap a failed cluster step waits for the operator rather than rolling back alone. */
+  async function resolvable<T>(name: StepName, detail: string, fn: () => Promise<T>, summarise?: (r: T) => string): Promise<T> {
+    for (;;) {
+      try {
+        return await step(name, detail, fn, summarise);
+      } catch (err) {
+        if (wf.isCancellation(err)) throw err;
+        progress.failure = `${name}: ${describe(err)}`;
+        resolution = undefined;
+        setPhase('awaiting-resolution');
+        await wf.condition(() => resolution !== undefined);
+        progress.failure = undefined;
+        if (resolution === 'rollback') throw err;
+      }
+    }
+  }
+
+  const compensations: { what: string; run: () => Promise<string | void> }[] = [];
+  const onRollback = (what: string, run: () => Promise<string | void>) => compensations.push({ what, run });
+  const discard = (role: ServerRole) => onRollback(`discard the ${role} server`, () => call('discardServer', `discard the ${role} server`, ctx, role));
+  const kube = config.cluster.kind === 'kubernetes';
+  let redeployed = false;
+
+  try {
+    const plan = await step('preflight', 'checks before anything changes', () => call('preflight', 'preflight checks', ctx), (p) =>
+      `${p.scripts.length} update scripts (${p.scripts.map((s) => s.version).join(', ')}); database directory ${(p.dataDirBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
+
+    if (kube) {
+      const replicas = await step('stopApplications', 'scale dcm4chee and postgres-dcm4che to 0', () => call('stopApplications', 'scale applications to 0', ctx), (r) =>
+        `was ${Object.entries(r).map(([d, n]) => `${d}=${n}`).join(', ')}`,
+      );
+      onRollback('restart the applications', () =>
+        redeployed ? call('redeploy', 'redeploy Kaapana 0.2.x', ctx, 'rollback').then(() => 'ran the rollback redeploy') : call('restoreApplications', 'scale applications back', ctx, replicas),
+      );
+    } else skip('stopApplications', 'no cluster configured');
+
+    onRollback('stop the original server', () => call('stopServer', 'stop the original server', ctx, 'original').then(() => 'stopped the original server'));
+    await step('startOriginal', `PostgreSQL 9.6 on ${plan.layout.original}, read-only sessions`, () => call('startServer', 'start the original (read-only)', ctx, 'original'));
+    const before = await step('inventory', 'tables, row counts, checksums, applied versions', () => call('inventory', 'inventory of the original', ctx, 'original'), (r) =>
+      `${Object.keys(r.inventory.tables).length} tables, ${r.inventory.guide.sopIuids.count} instances, ${r.inventory.guide.seriesIuids.count} series; at ${r.appliedVersions.at(-1) ?? '5.26'}`,
+    );
+    report.tablesBefore = before.inventory.tables;
+    report.guideBefore = before.inventory.guide;
+    report.versions.alreadyPresent = before.appliedVersions;
+    const dumpOriginal = await step('dumpOriginal', `plain SQL to ${plan.layout.dumps.original}`, () => call('dump', 'dump the original', ctx, 'original', 'original', before.inventory.databaseBytes), (d) =>
+      `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
+    );
+    report.dumps.push({ name: 'original', ...dumpOriginal });
+    await step('stopOriginal', 'stop the original server', () => call('stopServer', 'stop the original server', ctx, 'original'));
+
+    discard('work');
+    await step('startWork', `PostgreSQL 9.6 on ${plan.layout.work}`, () => call('startServer', 'start the 9.6 working server', ctx, 'work'));
+    await step('restoreWork', 'into an empty pacsdb, replica role, one transaction', () => call('restore', 'restore into the 9.6 working copy', ctx, 'work', dumpOriginal), (r) => `${mib(r.bytes)} in ${secs(r.ms)}`);
+    await step('verifyWork', 'every table against the inventory', () => call('verify', 'verify the working copy', ctx, 'work', before, before.appliedVersions), () => 'all tables equal');
+
+    const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
+    await step('applyUpdates', `${pending.length} scripts, each in one transaction`, async () => {
+      for (const [i, script] of pending.entries()) {
+        progress.current = { step: 'applyUpdates', detail: `update-${script.version}-psql.sql`, done: i, total: pending.length, unit: 'scripts' };
+        showDetails();
+        const result = await call('applyUpdate', `apply update-${script.version}-psql.sql`, ctx, 'work', script);
+        report.scripts.push(result);
+        if (result.outcome === 'applied') report.versions.applied.push(script.version);
+        wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: script.version }]);
+      }
+    }, () => `${report.scripts.map((s) => `${s.version} ${secs(s.ms)}`).join(', ') || 'nothing to apply'}`);
+    const targetVersions = [...before.appliedVersions, ...pending.map((s) => s.version)];
+
+    const updated = await step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, async () => {
+      const inventory: InventoryResult = await call('inventory', 'inventory after the updates', ctx, 'work');
+      const dump = await call('dump', 'dump the updated database', ctx, 'work', 'updated', inventory.inventory.databaseBytes);
+      return { inventory, dump };
+    }, (u) => `${mib(u.dump.bytes)}, sha256 ${u.dump.sha256.slice(0, 12)}…`);
+    report.dumps.push({ name: 'updated', ...updated.dump });
+    guideUnchanged(before, updated.inventory);
+    await step('stopWork', 'stop the 9.6 working server', () => call('stopServer', 'stop the working server', ctx, 'work'));
+
+    discard('new');
+    await step('startNew', `PostgreSQL 15 on ${plan.layout.next}`, () => call('startServer', 'start the new PostgreSQL 15 server', ctx, 'new'));
+    await step('restoreNew', 'into an empty pacsdb, replica role, one transaction', () => call('restore', 'restore into PostgreSQL 15', ctx, 'new', updated.dump), (r) => `${mib(r.bytes)} in ${secs(r.ms)}`);
+    const after = await step('verifyNew', 'every table against the updated database', () => call('verify', 'verify the new database', ctx, 'new', updated.inventory, targetVersions), () =>
+      `all tables equal; archive ${targetVersions.at(-1) ?? '5.26'}`,
+    );
+    report.tablesAfter = after.inventory.tables;
+    report.guideAfter = after.inventory.guide;
+    await step('stopNew', 'stop the new server', () => call('stopServer', 'stop the new server', ctx, 'new'));
+
+    progress.verified = true;
+    const timeout = config.approval.timeoutMinutes;
+    const approved = await step(
+      'awaitApproval',
+      'waiting for approveSwap',
+      async () => {
+        if (timeout) return wf.condition(() => approval !== undefined, timeout * 60_000);
+        await wf.condition(() => approval !== undefined);
+        return true;
+      },
+      () => `approved by ${approval?.by ?? 'nobody'}`,
+      'awaiting-approval',
+    );
+    if (!approved) throw new StepFailed('awaitApproval', ApplicationFailure.nonRetryable(`no approval within ${timeout} minutes`, 'ApprovalTimeout'));
+    report.approval = approval;
+
+    onRollback('put the original directory back', () => call('unswap', 'put the original directory back', ctx, wf.uuid4().slice(0, 8)));
+    await step('swap', `${plan.layout.original} → ${plan.layout.old}, ${plan.layout.next} → ${plan.layout.original}`, () => call('swap', 'swap the directories', ctx), (r) => r);
+    await step('removeWork', `remove ${plan.layout.work}`, () => call('removeWork', 'remove the 9.6 working copy', ctx), (r) => r);
+
+    if (kube) {
+      report.ldapBackup = (await call('backupLdap', 'export the LDAP tree', ctx)) ?? undefined;
+      await resolvable('redeploy', 'Kaapana 0.3.x', () => call('redeploy', 'redeploy Kaapana 0.3.x', ctx, 'forward'));
+      redeployed = true;
+      const commands = await call('ldapPlan', 'list the LDAP update commands', ctx);
+      for (const command of commands) {
+        const result = await resolvable('ldapUpdate', command.argv.join(' '), () => call('ldapCommand', command.argv.join(' '), ctx, command.argv), (r) =>
+          `${command.argv.join(' ')}: exit ${r.exitCode}${r.alreadyApplied ? ' (already applied)' : ''}`,
+        );
+        report.ldap.push({ argv: result.argv, exitCode: result.exitCode, alreadyApplied: result.alreadyApplied, ms: result.ms, stdout: result.stdout, stderr: result.stderr });
+      }
+      await resolvable('restartPods', 'delete dcm4chee and ldap pods, wait for Ready', () => call('restartPods', 'restart dcm4chee and ldap', ctx));
+    } else {
+      for (const name of ['redeploy', 'ldapUpdate', 'restartPods'] as const) skip(name, 'no cluster configured: run these by hand (see the README)');
+    }
+
+    report.outcome = 'completed';
+    report.endedAt = now();
+    setPhase('completed');
+    progress.reportPath = await step('report', 'write the report', () => call('writeReport', 'write the report', ctx, report), (p) => p);
+    return report;
+  } catch (err) {
+    const reason = describe(err);
+    progress.failure = reason;
+    setPhase('rolling-back');
+    report.rollback = { reason, undone: [], notUndone: [] };
+    // Undo even when the workflow itself was cancelled.
+    await wf.CancellationScope.nonCancellable(async () => {
+      for (const c of compensations.reverse()) {
+        try {
+          report.rollback!.undone.push((await c.run()) || c.what);
+        } catch (cerr) {
+          report.rollback!.notUndone.push(`${c.what}: ${describe(cerr)}`);
+        }
+      }
+      report.outcome = report.rollback!.notUndone.length === 0 ? 'rolled-back' : 'failed';
+      report.endedAt = now();
+      progress.reportPath = await call('writeReport', 'write the report', ctx, report).catch(() => undefined);
+    });
+    setPhase(report.outcome === 'rolled-back' ? 'rolled-back' : 'failed');
+    if (wf.isCancellation(err)) throw err;
+    const state = report.outcome === 'rolled-back'
+      ? 'rolled back: the original database directory is in place and unchanged'
+      : `rollback incomplete (${report.rollback.notUndone.join('; ')}): see the report`;
+    throw ApplicationFailure.nonRetryable(`${reason}; ${state}`, 'MigrationFailed');
+  }
+}
+
+/** The updates never touch these identifiers: their fingerprints must survive the whole run. */
+function guideUnchanged(before: InventoryResult, after: InventoryResult): void {
+  for (const key of ['seriesIuids', 'sopIuids', 'storagePaths'] as const) {
+    const b = before.inventory.guide[key];
+    const a = after.inventory.guide[key];
+    if (a.count !== b.count || a.checksum !== b.checksum) {
+      throw new StepFailed('dumpUpdated', ApplicationFailure.nonRetryable(`${key} changed during the updates: ${b.count} before, ${a.count} after`, 'VerificationFailed'));
+    }
+  }
+}
+
+class StepFailed extends Error {
+  constructor(
+    readonly step: StepName,
+    readonly cause: unknown,
+  ) {
+    super(`step ${step} failed: ${rootMessage(cause)}`);
+    this.name = 'StepFailed';
+  }
+}
+
+function rootMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  // Activity failures wrap the real error; the innermost message says what happened.
+  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
+
+function describe(err: unknown): string {
+  return err instanceof StepFailed ? err.message : rootMessage(err);
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

@@ -1,0 +1,63 @@
+// The database migration end to end: real Temporal dev server, real PostgreSQL 9.6 and 15.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { approveSwapUpdate, progressQuery } from '../../src/shared.js';
+import type { MigrationReport } from '../../src/report/types.js';
+import { layoutFor } from '../../src/config/layout.js';
+import { demoNode, fingerprint, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+const exists = (p: string) => fs.access(p).then(() => true, () => false);
+
+test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () => {
+  const node = await demoNode('success');
+  const original = await fingerprint(node, node.config.paths.dataDir, 'old');
+  const handle = await startMigration(h, node);
+  const report = await withWorker(h, node.config.node, async () => {
+    // Approval before verification is refused by the update's validator.
+    await assert.rejects(handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'too-early' }] }), WorkflowUpdateFailedError);
+    await waitForPhase(handle, 'awaiting-approval');
+    const layout = layoutFor(node.config, (await handle.describe()).runId.slice(0, 8));
+    assert.ok(await exists(layout.next), 'the new directory exists before approval');
+    assert.ok(!(await exists(layout.old)), 'no swap before approval');
+    const approval = await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'admin', comment: 'test' }] });
+    assert.equal(approval.by, 'admin');
+    return (await handle.result()) as MigrationReport;
+  });
+
+  assert.equal(report.outcome, 'completed');
+  assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
+  const layout = layoutFor(node.config, report.runTag);
+  assert.ok(!(await exists(layout.next)), '-new was moved into place');
+  assert.ok(!(await exists(layout.work)), 'the 9.6 working directory is removed');
+  assert.equal((await fs.readFile(`${layout.original}/PG_VERSION`, 'utf8')).trim(), '15');
+  assert.equal((await fs.readFile(`${layout.old}/PG_VERSION`, 'utf8')).trim(), '9.6');
+
+  const migrated = await fingerprint(node, layout.original, 'new');
+  assert.deepEqual(migrated.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
+  for (const [table, facts] of Object.entries(original.inventory.tables)) {
+    assert.equal(migrated.inventory.tables[table]?.count, facts.count, `rows of ${table}`);
+  }
+  assert.deepEqual(migrated.inventory.guide, original.inventory.guide);
+  // The original, now at -old, was never written to.
+  const kept = await fingerprint(node, layout.old, 'old');
+  assert.deepEqual(kept.inventory.tables, original.inventory.tables);
+
+  const markdown = await fs.readFile(layout.report.markdown, 'utf8');
+  assert.match(markdown, /Outcome: \*\*completed\*\*/);
+  assert.match(markdown, /\| instance \| 2000 \| 2000 \|/);
+  const mode = (await fs.stat(layout.report.json)).mode & 0o777;
+  assert.equal(mode, 0o600);
+  for (const dump of report.dumps) assert.equal((await fs.stat(dump.file)).mode & 0o777, 0o600);
+  const progress = await handle.query(progressQuery).catch(() => undefined);
+  if (progress) assert.equal(progress.phase, 'completed');
+});

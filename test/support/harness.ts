@@ -1,0 +1,110 @@
+// The workflow test harness: one real Temporal dev server per test file, a worker per test,
+// demo nodes with real PostgreSQL servers in throwaway directories.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection, WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { ActivityDeps } from '../../src/activities/context.js';
+import { createDemoNode, type DemoNode, type DemoNodeOptions } from '../../src/demo/node.js';
+import { createLogger } from '../../src/log.js';
+import { appliedVersions } from '../../src/plan/probes.js';
+import { withClient } from '../../src/postgres/client.js';
+import { takeInventory } from '../../src/postgres/inventory.js';
+import { createLocalRuntime } from '../../src/runtime/local.js';
+import { SEARCH_ATTRIBUTES, taskQueueFor, workflowIdFor, progressQuery, type Phase, type Progress } from '../../src/shared.js';
+import { bundleWorkflows, createMigrationWorker } from '../../src/worker.js';
+import type { MigrationInput } from '../../src/workflows/migrate-dcm4che.js';
+import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from './pg-binaries.js';
+import { startDevServer, type DevServer } from './temporal-server.js';
+
+export interface Harness {
+  server: DevServer;
+  client: Client;
+  bundle: WorkflowBundleWithSourceMap;
+  close(): Promise<void>;
+}
+
+export async function startHarness(opts: { dbFile?: string; uiPort?: number } = {}): Promise<Harness> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const [server, bundle] = await Promise.all([
+    startDevServer({ ...opts, searchAttributes: SEARCH_ATTRIBUTES.map((k) => k.name) }),
+    bundleWorkflows(),
+  ]);
+  const connection = await Connection.connect({ address: server.address });
+  return {
+    server,
+    client: new Client({ connection }),
+    bundle,
+    async close() {
+      await connection.close();
+      await server.stop();
+    },
+  };
+}
+
+/** Runs `fn` while a worker for `node` polls; the worker stops afterwards. */
+export async function withWorker<T>(h: Harness, node: string, fn: () => Promise<T>, deps?: Partial<ActivityDeps>): Promise<T> {
+  const connection = await NativeConnection.connect({ address: h.server.address });
+  const worker = await createMigrationWorker({ connection, namespace: 'default', node, log: createLogger('test-worker', 'warn'), workflowBundle: h.bundle, deps });
+  try {
+    return await worker.runUntil(fn());
+  } finally {
+    await connection.close();
+  }
+}
+
+/** A temporary directory the PostgreSQL server user can pass through (we run as root here). */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `km-${prefix}-`));
+  await fs.chmod(dir, 0o711);
+  return dir;
+}
+
+export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode & { dir: string }> {
+  const dir = await tempDir(prefix);
+  const node = await createDemoNode({ dir, node: prefix, instances: 2_000, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts });
+  return { ...node, dir };
+}
+
+export async function startMigration(h: Harness, node: DemoNode): Promise<WorkflowHandle> {
+  const input: MigrationInput = { config: node.config };
+  return h.client.workflow.start('migrateDcm4che', {
+    taskQueue: taskQueueFor(node.config.node),
+    workflowId: workflowIdFor(node.config.node),
+    args: [input],
+  });
+}
+
+/** Polls the progress query until the workflow reaches `phase` (bounded). */
+export async function waitForPhase(handle: WorkflowHandle, phase: Phase, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let p: Progress | undefined;
+  while (Date.now() < deadline) {
+    p = await handle.query(progressQuery);
+    if (p.phase === phase) return;
+    if (p.phase === 'failed' || p.phase === 'rolled-back') throw new Error(`workflow ${p.phase}: ${p.failure}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const pending = (await handle.describe()).raw.pendingActivities?.map((a) => `${a.activityType?.name} attempt ${a.attempt}: ${a.lastFailure?.message ?? ''}`);
+  throw new Error(`workflow did not reach ${phase} within ${timeoutMs} ms; progress ${JSON.stringify(p)}; pending ${JSON.stringify(pending)}`);
+}
+
+/** Inventory of the database in `dataDir`, read by a throwaway read-only server of `image`. */
+export async function fingerprint(node: DemoNode, dataDir: string, image: 'old' | 'new') {
+  const r = node.config.runtime;
+  if (r.kind !== 'local') throw new Error('fingerprint() needs the local runtime');
+  const credentials = { name: node.config.database.name, user: node.config.database.user, password: node.password };
+  const runtime = createLocalRuntime({ images: { old: r.old, new: r.new }, clientBinDir: r.clientBinDir, stateDir: r.stateDir, serverUser: r.serverUser, credentials });
+  const name = `check-${image}`;
+  const endpoint = await runtime.start({ name, image, dataDir, readOnly: true, database: credentials }, 60_000);
+  try {
+    return await withClient(endpoint, credentials, async (client) => ({
+      inventory: await takeInventory(client),
+      applied: await appliedVersions(async (sql) => Boolean((await client.query<{ applied: boolean }>(sql)).rows[0]?.applied)),
+    }));
+  } finally {
+    await runtime.stop(name);
+    await runtime.remove(name);
+  }
+}

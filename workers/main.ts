@@ -1,0 +1,20 @@
+// The worker on a Kaapana node: `kaapana-migrate-worker --node <name>` (or KAAPANA_NODE).
+import { createLogger } from '../src/log.js';
+import { connectWorker, describeTemporalTarget, resolveTemporalTarget } from '../src/temporal/connection.js';
+import { createMigrationWorker } from '../src/worker.js';
+
+const log = createLogger('kaapana-migrate-worker');
+const nodeArg = process.argv.indexOf('--node');
+const node = nodeArg >= 0 ? process.argv[nodeArg + 1] : process.env.KAAPANA_NODE;
+if (!node) {
+  log.error('name the node this worker serves: --node <name> or KAAPANA_NODE');
+  process.exit(2);
+}
+const target = resolveTemporalTarget();
+const connection = await connectWorker(target);
+const worker = await createMigrationWorker({ connection, namespace: target.namespace, node, log });
+log.info({ node, temporal: describeTemporalTarget(target) }, 'worker started');
+// SIGTERM/SIGINT: the SDK stops polling and lets running activities finish within the grace time.
+await worker.run();
+await connection.close();
+log.info('worker stopped');
