@@ -55,7 +55,6 @@ export function ensureServer(env: Env, role: ServerRole): Promise<ServerEndpoint
 }
 
 const lastDetails = new WeakMap<Context, StepProgress>();
-const KEEPALIVE_MS = 10_000;
 
 /**
  * Every activity heartbeats while it runs (repeating its last progress), so a dead worker is
@@ -64,7 +63,8 @@ const KEEPALIVE_MS = 10_000;
 export function keepAlive<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
     const ctx = Context.current();
-    const timer = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), KEEPALIVE_MS);
+    const every = Math.min(10_000, Math.max(500, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
+    const timer = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), every);
     try {
       return await fn(...args);
     } finally {

@@ -1,7 +1,8 @@
 // Dumps and restores, streamed with byte progress in the heartbeats.
 import { promises as fs } from 'node:fs';
 import type { ServerRole } from '../config/layout.js';
-import { dumpToFile, restoreFromFile, type DumpResult } from '../postgres/transfer.js';
+import { DumpChanged, dumpToFile, restoreFromFile, type DumpResult } from '../postgres/transfer.js';
+import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
 
@@ -33,6 +34,9 @@ export function createTransferActivities(deps: ActivityDeps) {
           const result = await restoreFromFile(env.runtime, env.layout.serverName[role], endpoint, env.credentials, dump, (done) => progress.update({ done }), `kaapana-migrate-restore-${role}`);
           return { ...result, ms: Date.now() - started };
         } catch (err) {
+          if (err instanceof DumpChanged) throw fatal('DumpChanged', err.message);
+          // psql's status 3: a statement of the dump failed; the same dump fails the same way again.
+          if (err instanceof ExecFailed && err.exitCode === 3) throw fatal('RestoreFailed', `the restore failed and was rolled back: ${err.message}`);
           throw diskFull(err, env.layout.dataDirOf[role]) ?? err;
         }
       });

@@ -2,7 +2,9 @@
 import { createReadStream } from 'node:fs';
 import { withClient, endStraySessions } from '../postgres/client.js';
 import { VERSION_PROBES } from '../plan/probes.js';
-import { sha256File, type UpdateScript } from '../plan/scripts.js';
+import { inOneTransaction, PSQL_FROM_STDIN } from '../postgres/transaction.js';
+import { meter } from '../postgres/meter.js';
+import type { UpdateScript } from '../plan/scripts.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
 import type { ServerRole } from '../config/layout.js';
@@ -32,17 +34,20 @@ export function createUpdateActivities(deps: ActivityDeps) {
         });
       if (await isApplied()) return { version: script.version, sha256: script.sha256, ms: 0, outcome: 'already-applied' };
 
-      const sha256 = await sha256File(script.file);
-      if (sha256 !== script.sha256) {
-        throw fatal('ScriptChanged', `${script.file} changed since the plan was made (sha256 ${sha256}, planned ${script.sha256}); start again to re-plan`);
-      }
       const started = Date.now();
+      const m = meter();
       const result = await withProgress({ step: 'applyUpdates', detail: `update-${script.version}-psql.sql`, unit: 'scripts' }, (progress) =>
-        env.runtime.exec(
-          env.layout.serverName[role],
-          ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-'],
-          { stdin: createReadStream(script.file), appName: `kaapana-migrate-update-${script.version}`, signal: progress.signal },
-        ),
+        env.runtime.exec(env.layout.serverName[role], PSQL_FROM_STDIN, {
+          stdin: inOneTransaction(createReadStream(script.file).pipe(m.stream), {
+            // The bytes applied are the bytes planned, or nothing is committed.
+            beforeCommit: () => {
+              const { sha256 } = m.digest();
+              if (sha256 !== script.sha256) throw fatal('ScriptChanged', `${script.file} changed since the plan was made (sha256 ${sha256}, planned ${script.sha256}); nothing of it was applied; start again to re-plan`);
+            },
+          }),
+          appName: `kaapana-migrate-update-${script.version}`,
+          signal: progress.signal,
+        }),
       );
       const file = `update-${script.version}-psql.sql`;
       if (result.exitCode === PSQL_SCRIPT_ERROR) {
@@ -50,7 +55,7 @@ export function createUpdateActivities(deps: ActivityDeps) {
       }
       if (result.exitCode !== 0) throw new Error(`${file}: psql exited with ${result.exitCode}: ${lastLines(result.stderr)}`);
       if (!(await isApplied())) throw fatal('ProbeMismatch', `${file} ran without error but the schema does not show version ${script.version}: is it the vendor's script?`);
-      return { version: script.version, sha256, ms: Date.now() - started, outcome: 'applied' };
+      return { version: script.version, sha256: script.sha256, ms: Date.now() - started, outcome: 'applied' };
     },
   };
 }

@@ -115,6 +115,8 @@ export const configSchema = z
     /** Free space demanded beyond the estimate, as a factor of the database size. */
     diskMargin: z.number().min(1).default(1.2),
     readyTimeoutSeconds: z.number().int().positive().default(120),
+    /** How soon a dead worker's activity is retried elsewhere; activities heartbeat well within it. */
+    heartbeatTimeoutSeconds: z.number().int().min(3).default(60),
   })
   .strict();
 

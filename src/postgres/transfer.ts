@@ -1,36 +1,18 @@
 // Plain-SQL dumps and restores, streamed through the runtime (never held in memory), with byte
 // progress and a sha256 computed on the way.
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
 import { endStraySessions, quoteIdent, withClient } from './client.js';
-import { sha256File } from '../plan/scripts.js';
+import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
+import { meter, type OnBytes } from './meter.js';
 
 export interface DumpResult {
   file: string;
   bytes: number;
   sha256: string;
-}
-
-type OnBytes = (bytes: number) => void;
-
-/** Counts and hashes what passes through. */
-function meter(onBytes: OnBytes): { stream: Transform; digest: () => { bytes: number; sha256: string } } {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      onBytes(bytes);
-      done(null, chunk);
-    },
-  });
-  return { stream, digest: () => ({ bytes, sha256: hash.digest('hex') }) };
 }
 
 /**
@@ -64,7 +46,7 @@ export async function dumpToFile(runtime: ContainerRuntime, server: string, file
 /**
  * Restore a plain dump into an empty database: the images create the dcm4chee schema on first
  * start, so the database is dropped and created again first. One transaction, replica role (no
- * triggers or FK checks during the load), stop at the first error.
+ * triggers or FK checks during the load), stop at the first error. A retry starts from scratch.
  */
 export async function restoreFromFile(
   runtime: ContainerRuntime,
@@ -75,8 +57,6 @@ export async function restoreFromFile(
   onBytes: OnBytes,
   appName: string,
 ): Promise<{ bytes: number }> {
-  const actual = await sha256File(dump.file);
-  if (actual !== dump.sha256) throw new Error(`${dump.file} changed since it was written (sha256 ${actual}, expected ${dump.sha256}); refusing to restore it`);
   await withClient(
     endpoint,
     credentials,
@@ -88,14 +68,22 @@ export async function restoreFromFile(
     'postgres',
   );
   const m = meter(onBytes);
-  const input = createReadStream(dump.file).pipe(m.stream);
-  const result = await runtime.exec(
-    server,
-    ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-c', 'SET session_replication_role = replica', '-f', '-'],
-    { stdin: input, appName },
-  );
+  let read = { bytes: 0, sha256: '' };
+  const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream), {
+    prologue: ['SET session_replication_role = replica;'],
+    // Checked as the bytes pass: a dump altered since it was written is never committed.
+    beforeCommit: () => {
+      read = m.digest();
+      if (read.sha256 !== dump.sha256) throw new DumpChanged(`${dump.file} changed since it was written (sha256 ${read.sha256}, expected ${dump.sha256}); nothing was restored`);
+    },
+  });
+  const result = await runtime.exec(server, PSQL_FROM_STDIN, { stdin: input, appName });
   if (result.exitCode !== 0) throw new ExecFailed('psql (restore)', result.exitCode, result.stderr);
-  return { bytes: m.digest().bytes };
+  return { bytes: read.bytes };
+}
+
+export class DumpChanged extends Error {
+  override name = 'DumpChanged';
 }
 
 async function syncDir(dir: string): Promise<void> {

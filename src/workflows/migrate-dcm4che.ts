@@ -31,26 +31,28 @@ export interface MigrationInput {
 /** Errors that retrying cannot mend; they fail the step at once. */
 const FATAL = [
   'PreflightError', 'DataDirInUse', 'WrongCredentials', 'DatabaseNotFound', 'UnexpectedSchema', 'DiskFull',
-  'ScriptFailed', 'ScriptChanged', 'ProbeMismatch', 'UnknownVersion', 'VerificationFailed', 'SwapStateUnknown',
+  'ScriptFailed', 'ScriptChanged', 'DumpChanged', 'RestoreFailed', 'ProbeMismatch', 'UnknownVersion', 'VerificationFailed', 'SwapStateUnknown',
 ];
 
-const acts = wf.proxyActivities<Activities>({
-  startToCloseTimeout: '8 hours',
-  heartbeatTimeout: '2 minutes',
-  // Compensation must not start while a cancelled activity still writes.
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: FATAL },
-});
+type Act = ReturnType<typeof wf.proxyActivities<Activities>>;
 
-type Act = typeof acts;
-
-/** Run an activity with a summary that the Web UI shows. */
-function call<K extends keyof Act>(name: K, summary: string, ...args: Parameters<Act[K]>): ReturnType<Act[K]> {
-  return (acts[name] as unknown as { executeWithOptions(o: { summary: string }, a: unknown[]): ReturnType<Act[K]> }).executeWithOptions({ summary }, args);
+function activitiesFor(config: MigrationConfig) {
+  const acts = wf.proxyActivities<Activities>({
+    startToCloseTimeout: '8 hours',
+    heartbeatTimeout: `${config.heartbeatTimeoutSeconds} seconds`,
+    // Compensation must not start while a cancelled activity still writes.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: FATAL },
+  });
+  /** Run an activity with a summary that the Web UI shows. */
+  return function call<K extends keyof Act>(name: K, summary: string, ...args: Parameters<Act[K]>): ReturnType<Act[K]> {
+    return (acts[name] as unknown as { executeWithOptions(o: { summary: string }, a: unknown[]): ReturnType<Act[K]> }).executeWithOptions({ summary }, args);
+  };
 }
 
 export async function migrateDcm4che(input: MigrationInput): Promise<MigrationReport> {
   const { config } = input;
+  const call = activitiesFor(config);
   const info = wf.workflowInfo();
   const ctx: RunContext = { config, runTag: info.runId.slice(0, 8) };
   const now = () => new Date(Date.now()).toISOString();

@@ -1,0 +1,111 @@
+// Failures roll back: the original directory is in place, its database identical to the
+// inventory, and nothing of the run is left behind.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { layoutFor } from '../../src/config/layout.js';
+import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
+import { runtimeFor } from '../../src/deps.js';
+import type { MigrationReport } from '../../src/report/types.js';
+import { demoNode, fingerprint, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+const exists = (p: string) => fs.access(p).then(() => true, () => false);
+
+/** Nothing of the run is left: no working directory, no server process on any of its directories. */
+async function assertNothingLeft(node: DemoNode, runTag: string): Promise<void> {
+  const layout = layoutFor(node.config, runTag);
+  assert.ok(!(await exists(layout.work)), `${layout.work} removed`);
+  assert.ok(!(await exists(layout.next)), `${layout.next} removed`);
+  assert.ok(!(await exists(layout.old)), `${layout.old} never created`);
+  const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+  for (const dir of [layout.original, layout.work, layout.next]) {
+    assert.ok(!ps.split('\n').some((line) => line.includes(`-D ${dir} `)), `no server on ${dir}`);
+  }
+}
+
+async function failedRun(h: Harness, node: DemoNode, deps?: Parameters<typeof withWorker>[3]): Promise<{ error: WorkflowFailedError; report: MigrationReport }> {
+  const handle = await startMigration(h, node);
+  const error = await withWorker(h, node.config.node, () => handle.result().then(() => assert.fail('the run should fail'), (e: unknown) => e), deps);
+  assert.ok(error instanceof WorkflowFailedError);
+  const runTag = (await handle.describe()).runId.slice(0, 8);
+  const report = JSON.parse(await fs.readFile(layoutFor(node.config, runTag).report.json, 'utf8')) as MigrationReport;
+  return { error, report };
+}
+
+test('a failing update script (5.30) rolls back; the original is identical to the inventory', async () => {
+  const scripts = await tempDir('broken-scripts');
+  for (const f of await fs.readdir(DEMO_SCRIPTS_DIR)) await fs.copyFile(path.join(DEMO_SCRIPTS_DIR, f), path.join(scripts, f));
+  // Valid SQL first, then an error: the whole script must be rolled back, not half applied.
+  await fs.appendFile(path.join(scripts, 'update-5.30-psql.sql'), '\nALTER TABLE mwl_item ADD COLUMN no_such_type no_such_type;\n');
+  const node = await demoNode('bad-script', { scriptsDir: scripts });
+  const before = await fingerprint(node, node.config.paths.dataDir, 'old');
+
+  const { error, report } = await failedRun(h, node);
+  assert.match(error.cause?.message ?? '', /step applyUpdates failed: update-5\.30-psql\.sql failed .*no_such_type/);
+  assert.match(error.cause?.message ?? '', /rolled back/);
+  assert.equal(report.outcome, 'rolled-back');
+  assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29']);
+  assert.deepEqual(report.rollback?.notUndone, []);
+
+  await assertNothingLeft(node, report.runTag);
+  const after = await fingerprint(node, node.config.paths.dataDir, 'old');
+  assert.deepEqual(after, before);
+});
+
+test('a restore that loses rows fails verification and rolls back', async () => {
+  const node = await demoNode('lossy-restore');
+  const before = await fingerprint(node, node.config.paths.dataDir, 'old');
+  // A runtime whose restore input silently loses one row of the location table's COPY data
+  // (nothing references location, so only the verification can notice).
+  const lossy: Parameters<typeof withWorker>[3] = {
+    runtimeFor: (config, credentials) => {
+      const real = runtimeFor(config, credentials);
+      return {
+        ...real,
+        exec: (name, argv, io = {}) => (io.stdin && io.appName?.includes('restore-work') ? real.exec(name, argv, { ...io, stdin: io.stdin.pipe(dropOneLocationRow()) }) : real.exec(name, argv, io)),
+      };
+    },
+  };
+  const { error, report } = await failedRun(h, node, lossy);
+  assert.match(error.cause?.message ?? '', /step verifyWork failed: .*table location has 1999 rows, expected 2000/);
+  assert.equal(report.outcome, 'rolled-back');
+  await assertNothingLeft(node, report.runTag);
+  assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), before);
+});
+
+/** Drops the first data line after `COPY public.location`. */
+function dropOneLocationRow(): Transform {
+  let pending = '';
+  let inLocation = false;
+  let dropped = false;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const lines = (pending + chunk.toString('utf8')).split('\n');
+      pending = lines.pop()!;
+      const kept = lines.filter((line) => {
+        if (line.startsWith('COPY public.location ')) inLocation = true;
+        else if (inLocation && !dropped && line !== '\\.') {
+          dropped = true;
+          return false;
+        }
+        return true;
+      });
+      done(null, kept.map((l) => `${l}\n`).join(''));
+    },
+    flush(done) {
+      done(null, pending);
+    },
+  });
+}
