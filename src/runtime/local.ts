@@ -140,7 +140,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     }
     await launch(spec.image, record, false);
     try {
-      await waitReady(record, 60_000, 'postgres');
+      await waitReady(record, 60_000);
       await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${quoteIdent(spec.database.name)}`], clientEnv(record, 'postgres'));
       for (const script of await initScripts(spec.image)) {
         await runOrThrow(`init script ${path.basename(script)}`, [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', script], clientEnv(record));
@@ -176,18 +176,18 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     }
   }
 
-  async function waitReady(record: ServerRecord, timeoutMs: number, database?: string): Promise<void> {
+  /** Ready means the maintenance database accepts our user: the migration's own may be mid-restore. */
+  async function waitReady(record: ServerRecord, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     let downPolls = 0;
     while (Date.now() < deadline) {
-      const result = await run([clientBin('psql'), '-X', '-q', '-A', '-t', '-c', 'SELECT 1'], { env: clientEnv(record, database) });
+      const result = await run([clientBin('psql'), '-X', '-q', '-A', '-t', '-c', 'SELECT 1'], { env: clientEnv(record, 'postgres') });
       if (result.exitCode === 0) return;
       last = result.stderr.trim();
       if (/password authentication failed/.test(last)) {
         throw new Error(`the server ${record.name} rejected the credentials for user ${opts.credentials.user}: check database.password`);
       }
-      if (/database .* does not exist/.test(last)) throw new Error(`server ${record.name}: ${last}`);
       // A server that died at start leaves no live postmaster.pid; give it a moment to write one.
       downPolls = (await postmasterPid(record.dataDir)) ? 0 : downPolls + 1;
       if (downPolls > 15) {

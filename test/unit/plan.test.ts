@@ -1,0 +1,89 @@
+// Update-script selection and configuration validation.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseConfig } from '../../src/config/load.js';
+import { selectUpdateScripts } from '../../src/plan/scripts.js';
+import { compareVersions } from '../../src/plan/versions.js';
+
+async function scriptDir(files: string[]): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'km-plan-'));
+  for (const f of files) await fs.writeFile(path.join(dir, f), `-- ${f}\nSELECT 1;\n`);
+  return dir;
+}
+
+const CHAIN = ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32'];
+const updateFile = (v: string) => `update-${v}-psql.sql`;
+
+test('versions sort naturally: 5.31 < 5.31.1 < 5.32, 5.9 < 5.10', () => {
+  const shuffled = ['5.32', '5.31.1', '5.10', '5.31', '5.9', '5.27'];
+  assert.deepEqual([...shuffled].sort(compareVersions), ['5.9', '5.10', '5.27', '5.31', '5.31.1', '5.32']);
+});
+
+test('selects 5.27…5.32 in order, ignores the vendor neighbours and older updates', async () => {
+  const dir = await scriptDir([
+    ...[...CHAIN].reverse().map(updateFile),
+    'update-5.26-psql.sql', 'update-5.25-psql.sql', 'update-5.27-1-psql.sql', 'update-5.32-2-psql.sql',
+    'create-psql.sql', 'drop-psql.sql', 'create-fk-index.sql', 'create-case-insensitive-index.sql',
+  ]);
+  const scripts = await selectUpdateScripts(dir, '5.27', '5.32');
+  assert.deepEqual(scripts.map((s) => s.version), CHAIN);
+  assert.match(scripts[0]!.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(scripts[0]!.file, path.join(dir, 'update-5.27-psql.sql'));
+});
+
+test('a narrower range selects only its part', async () => {
+  const dir = await scriptDir(CHAIN.map(updateFile));
+  assert.deepEqual((await selectUpdateScripts(dir, '5.31', '5.31.1')).map((s) => s.version), ['5.31', '5.31.1']);
+});
+
+test('a gap in the chain is refused, naming the missing script', async () => {
+  const dir = await scriptDir(CHAIN.filter((v) => v !== '5.29').map(updateFile));
+  await assert.rejects(selectUpdateScripts(dir, '5.27', '5.32'), /missing .*update-5\.29-psql\.sql.*gap/);
+});
+
+test('a missing last script is refused', async () => {
+  const dir = await scriptDir(CHAIN.filter((v) => v !== '5.32').map(updateFile));
+  await assert.rejects(selectUpdateScripts(dir, '5.27', '5.32'), /update-5\.32-psql\.sql/);
+});
+
+test('unexpected files and unknown versions in range are refused', async () => {
+  const strayFile = await scriptDir([...CHAIN.map(updateFile), 'update-5.30-psql.sql.orig']);
+  await assert.rejects(selectUpdateScripts(strayFile, '5.27', '5.32'), /not dcm4chee-arc-light SQL scripts: update-5\.30-psql\.sql\.orig/);
+  const unknown = await scriptDir([...CHAIN.map(updateFile), 'update-5.29.7-psql.sql']);
+  await assert.rejects(selectUpdateScripts(unknown, '5.27', '5.32'), /outside the known chain.*5\.29\.7/);
+});
+
+test('a missing directory says where the scripts live', async () => {
+  await assert.rejects(selectUpdateScripts('/nonexistent/sql/psql', '5.27', '5.32'), /dcm4chee-arc-entity\/src\/main\/resources\/sql\/psql/);
+});
+
+const valid = {
+  node: 'kaapana-1',
+  paths: { dataDir: '/home/kaapana/postgres-dcm4che', fastDataDir: '/home/kaapana', backupDir: '/backup', scriptsDir: '/opt/sql/psql' },
+  database: { password: { env: 'PACS_DB_PASSWORD' } },
+  runtime: { kind: 'docker', old: { image: 'dcm4che/postgres-dcm4chee:9.6.24-26' }, new: { image: 'kaapana/dcm4che-postgres:0.3.5' }, stateDir: '/var/lib/kaapana-migrate' },
+};
+
+test('a valid configuration gets the guide defaults', () => {
+  const config = parseConfig(valid);
+  assert.equal(config.database.name, 'pacsdb');
+  assert.equal(config.database.user, 'pacs');
+  assert.deepEqual(config.versions, { from: '5.27', to: '5.32' });
+  assert.equal(config.cluster.kind, 'none');
+});
+
+test('configuration errors name the key and the problem', () => {
+  assert.throws(() => parseConfig({ ...valid, paths: { ...valid.paths, dataDri: '/x' } }), /paths: unknown key\(s\) "dataDri" \(a typo\?\)/);
+  assert.throws(() => parseConfig({ ...valid, paths: { ...valid.paths, backupDir: 'backup' } }), /paths\.backupDir: must be an absolute path/);
+  assert.throws(() => parseConfig({ ...valid, paths: { ...valid.paths, backupDir: '/home/../etc' } }), /paths\.backupDir: must not contain "\.\."/);
+  assert.throws(() => parseConfig({ ...valid, diskMargin: 'lots' }), /diskMargin/);
+  assert.throws(() => parseConfig({ ...valid, node: 'a;rm -rf /' }), /node: only letters/);
+  assert.throws(() => parseConfig({ ...valid, database: { password: 'secret' } }), /database\.password/);
+});
+
+test('the password is never part of the configuration, only a reference', () => {
+  assert.throws(() => parseConfig({ ...valid, database: { password: { env: 'X', value: 'secret' } } }), /database\.password/);
+});
