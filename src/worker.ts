@@ -1,7 +1,7 @@
 // Building the node's worker: the workflow bundle plus activities bound to real adapters.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, DefaultLogger, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from './activities/index.js';
 import type { ActivityDeps } from './activities/context.js';
@@ -24,6 +24,8 @@ export interface MigrationWorkerOptions {
   /** A prebuilt bundle starts the worker faster (and once per process in tests). */
   workflowBundle?: WorkflowBundleWithSourceMap;
   deps?: Partial<ActivityDeps>;
+  /** Temporal interceptors (the fault-injection tests use activity interceptors). */
+  interceptors?: WorkerOptions['interceptors'];
 }
 
 export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
@@ -34,6 +36,7 @@ export async function createMigrationWorker(opts: MigrationWorkerOptions): Promi
     taskQueue: taskQueueFor(opts.node),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
     activities: createActivities(deps),
+    interceptors: opts.interceptors,
     // A migration runs one heavy step at a time; two in parallel would only compete for disk.
     maxConcurrentActivityTaskExecutions: 4,
     shutdownGraceTime: '30 seconds',

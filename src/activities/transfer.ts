@@ -16,7 +16,11 @@ export function createTransferActivities(deps: ActivityDeps) {
       const started = Date.now();
       return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
         try {
-          const result = await dumpToFile(env.runtime, env.layout.serverName[role], env.layout.dumps[which], (done) => progress.update({ done }), `kaapana-migrate-dump-${which}`);
+          const result = await dumpToFile(env.runtime, env.layout.serverName[role], env.layout.dumps[which], {
+            onBytes: (done) => progress.update({ done }),
+            appName: `kaapana-migrate-dump-${which}`,
+            signal: progress.signal,
+          });
           return { ...result, ms: Date.now() - started };
         } catch (err) {
           throw diskFull(err, env.layout.runDir) ?? err;
@@ -31,7 +35,11 @@ export function createTransferActivities(deps: ActivityDeps) {
       const total = (await fs.stat(dump.file)).size;
       return withProgress({ step: role === 'new' ? 'restoreNew' : 'restoreWork', unit: 'bytes', total, done: 0 }, async (progress) => {
         try {
-          const result = await restoreFromFile(env.runtime, env.layout.serverName[role], endpoint, env.credentials, dump, (done) => progress.update({ done }), `kaapana-migrate-restore-${role}`);
+          const result = await restoreFromFile(env.runtime, env.layout.serverName[role], endpoint, env.credentials, dump, {
+            onBytes: (done) => progress.update({ done }),
+            appName: `kaapana-migrate-restore-${role}`,
+            signal: progress.signal,
+          });
           return { ...result, ms: Date.now() - started };
         } catch (err) {
           if (err instanceof DumpChanged) throw fatal('DumpChanged', err.message);

@@ -13,7 +13,8 @@ export interface ScriptResult {
   version: string;
   sha256: string;
   ms: number;
-  outcome: 'applied' | 'already-applied';
+  /** found-applied: an earlier attempt of this step committed it (the workflow only asks for pending versions). */
+  outcome: 'applied' | 'found-applied';
 }
 
 /** psql's exit status when a statement failed under ON_ERROR_STOP (2 is a lost connection). */
@@ -32,7 +33,7 @@ export function createUpdateActivities(deps: ActivityDeps) {
           await endStraySessions(client, env.credentials.name, 'kaapana-migrate-update');
           return Boolean((await client.query<{ applied: boolean }>(probe.sql)).rows[0]?.applied);
         });
-      if (await isApplied()) return { version: script.version, sha256: script.sha256, ms: 0, outcome: 'already-applied' };
+      if (await isApplied()) return { version: script.version, sha256: script.sha256, ms: 0, outcome: 'found-applied' };
 
       const started = Date.now();
       const m = meter();

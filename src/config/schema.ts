@@ -108,7 +108,7 @@ export const configSchema = z
     approval: z
       .object({
         /** How long the gate waits before rolling back; absent: wait for ever. */
-        timeoutMinutes: z.number().int().positive().optional(),
+        timeoutMinutes: z.number().positive().optional(),
       })
       .strict()
       .default({}),

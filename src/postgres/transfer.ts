@@ -19,14 +19,21 @@ export interface DumpResult {
  * pg_dump (plain SQL; `-Fc` is known to fail on import) into `file`. Written under a temporary
  * name and renamed when complete, so a half-written dump never carries the final name.
  */
-export async function dumpToFile(runtime: ContainerRuntime, server: string, file: string, onBytes: OnBytes, appName: string): Promise<DumpResult> {
+export interface TransferOptions {
+  onBytes: OnBytes;
+  /** Session application_name, so a retry can end what an earlier attempt left running. */
+  appName: string;
+  signal?: AbortSignal;
+}
+
+export async function dumpToFile(runtime: ContainerRuntime, server: string, file: string, opts: TransferOptions): Promise<DumpResult> {
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const partial = `${file}.partial-${process.pid}-${Date.now()}`;
   const out = createWriteStream(partial, { mode: 0o600 });
-  const m = meter(onBytes);
+  const m = meter(opts.onBytes);
   m.stream.pipe(out);
   try {
-    const result = await runtime.exec(server, ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'], { stdout: m.stream, appName });
+    const result = await runtime.exec(server, ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'], { stdout: m.stream, appName: opts.appName, signal: opts.signal });
     m.stream.end();
     await once(out, 'close');
     if (result.exitCode !== 0) throw new ExecFailed('pg_dump', result.exitCode, result.stderr);
@@ -54,8 +61,7 @@ export async function restoreFromFile(
   endpoint: ServerEndpoint,
   credentials: DatabaseCredentials,
   dump: { file: string; sha256: string },
-  onBytes: OnBytes,
-  appName: string,
+  opts: TransferOptions,
 ): Promise<{ bytes: number }> {
   await withClient(
     endpoint,
@@ -67,7 +73,7 @@ export async function restoreFromFile(
     },
     'postgres',
   );
-  const m = meter(onBytes);
+  const m = meter(opts.onBytes);
   let read = { bytes: 0, sha256: '' };
   const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream), {
     prologue: ['SET session_replication_role = replica;'],
@@ -77,7 +83,7 @@ export async function restoreFromFile(
       if (read.sha256 !== dump.sha256) throw new DumpChanged(`${dump.file} changed since it was written (sha256 ${read.sha256}, expected ${dump.sha256}); nothing was restored`);
     },
   });
-  const result = await runtime.exec(server, PSQL_FROM_STDIN, { stdin: input, appName });
+  const result = await runtime.exec(server, PSQL_FROM_STDIN, { stdin: input, appName: opts.appName, signal: opts.signal });
   if (result.exitCode !== 0) throw new ExecFailed('psql (restore)', result.exitCode, result.stderr);
   return { bytes: read.bytes };
 }

@@ -215,7 +215,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
         showDetails();
         const result = await call('applyUpdate', `apply update-${script.version}-psql.sql`, ctx, 'work', script);
         report.scripts.push(result);
-        if (result.outcome === 'applied') report.versions.applied.push(script.version);
+        report.versions.applied.push(script.version);
         wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: script.version }]);
       }
     }, () => `${report.scripts.map((s) => `${s.version} ${secs(s.ms)}`).join(', ') || 'nothing to apply'}`);
@@ -278,8 +278,12 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
 
     report.outcome = 'completed';
     report.endedAt = now();
+    // The migration is done: a report that cannot be written must not undo it.
+    progress.reportPath = await step('report', 'write the report', () => call('writeReport', 'write the report', ctx, report), (p) => p).catch((err: unknown) => {
+      progress.failure = `the report could not be written (${describe(err)}); the workflow result holds it`;
+      return undefined;
+    });
     setPhase('completed');
-    progress.reportPath = await step('report', 'write the report', () => call('writeReport', 'write the report', ctx, report), (p) => p);
     return report;
   } catch (err) {
     const reason = describe(err);

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities/context.js';
 import { createDemoNode, type DemoNode, type DemoNodeOptions } from '../../src/demo/node.js';
 import { createLogger } from '../../src/log.js';
@@ -44,9 +44,15 @@ export async function startHarness(opts: { dbFile?: string; uiPort?: number } = 
 }
 
 /** Runs `fn` while a worker for `node` polls; the worker stops afterwards. */
-export async function withWorker<T>(h: Harness, node: string, fn: () => Promise<T>, deps?: Partial<ActivityDeps>): Promise<T> {
+export async function withWorker<T>(
+  h: Harness,
+  node: string,
+  fn: () => Promise<T>,
+  deps?: Partial<ActivityDeps>,
+  interceptors?: WorkerOptions['interceptors'],
+): Promise<T> {
   const connection = await NativeConnection.connect({ address: h.server.address });
-  const worker = await createMigrationWorker({ connection, namespace: 'default', node, log: createLogger('test-worker', 'warn'), workflowBundle: h.bundle, deps });
+  const worker = await createMigrationWorker({ connection, namespace: 'default', node, log: createLogger('test-worker', 'warn'), workflowBundle: h.bundle, deps, interceptors });
   try {
     return await worker.runUntil(fn());
   } finally {

@@ -1,0 +1,174 @@
+// The fast path's building blocks: one pg_dump of the original feeding the backup file and the
+// restore into the new server at once, and bulk-load settings on the new server for the load only.
+import { readFileSync, createWriteStream, promises as fs } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
+import { ExecFailed } from '../runtime/port.js';
+import { endStraySessions, quoteIdent, withClient } from './client.js';
+import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
+import { meter } from './meter.js';
+import type { DumpResult, TransferOptions } from './transfer.js';
+
+export const DUMP_ARGV = ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'];
+
+/** The images create the dcm4chee schema on first start: a load needs an empty database. */
+export async function recreateDatabase(endpoint: ServerEndpoint, credentials: DatabaseCredentials): Promise<void> {
+  await withClient(
+    endpoint,
+    credentials,
+    async (client) => {
+      await endStraySessions(client, credentials.name, '');
+      await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(credentials.name)}`);
+      await client.query(`CREATE DATABASE ${quoteIdent(credentials.name)} OWNER ${quoteIdent(credentials.user)}`);
+    },
+    'postgres',
+  );
+}
+
+export interface StreamTarget {
+  server: string;
+  endpoint: ServerEndpoint;
+  credentials: DatabaseCredentials;
+}
+
+/**
+ * pg_dump of `source` written to `file` and restored into `target` in the same pass, so the old
+ * database is read once. The restore is one transaction whose COMMIT is sent only after pg_dump
+ * succeeded and the backup is complete, fsynced and renamed to its final name; if either side
+ * fails, the other is stopped, nothing is committed and no file carries the final name.
+ */
+export async function dumpAndRestore(runtime: ContainerRuntime, source: string, file: string, target: StreamTarget, opts: TransferOptions): Promise<DumpResult> {
+  await recreateDatabase(target.endpoint, target.credentials);
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const partial = `${file}.partial-${process.pid}-${Date.now()}`;
+  const out = createWriteStream(partial, { mode: 0o600 });
+  const m = meter(opts.onBytes);
+  // The restore's input ends only by our hand, once the backup is safe (see above).
+  const feed = new PassThrough();
+  m.stream.pipe(out);
+  m.stream.pipe(feed, { end: false });
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const fail = (err: unknown) => {
+    stop.abort();
+    // Destroying the input makes psql see EOF without COMMIT: the server rolls the load back.
+    feed.destroy(err instanceof Error ? err : new Error(String(err)));
+  };
+  let written: { bytes: number; sha256: string } | undefined;
+
+  const restore = runtime
+    .exec(target.server, PSQL_FROM_STDIN, {
+      stdin: inOneTransaction(feed, {
+        prologue: ['SET session_replication_role = replica;'],
+        beforeCommit: () => {
+          if (!written) throw new Error('the backup file is not complete; nothing was restored');
+        },
+      }),
+      appName: `${opts.appName}-restore`,
+      signal,
+    })
+    .then((r) => {
+      if (r.exitCode !== 0) throw new ExecFailed('psql (restore)', r.exitCode, r.stderr);
+    });
+  // A failed restore stops pg_dump at once rather than letting it block on a full pipe.
+  restore.catch(fail);
+
+  const dump = (async () => {
+    try {
+      const r = await runtime.exec(source, DUMP_ARGV, { stdout: m.stream, appName: `${opts.appName}-dump`, signal });
+      m.stream.end();
+      await once(out, 'close');
+      if (r.exitCode !== 0) throw new ExecFailed('pg_dump', r.exitCode, r.stderr);
+      await fsyncPath(partial);
+      await fs.rename(partial, file);
+      await fsyncPath(path.dirname(file));
+      written = m.digest();
+      feed.end();
+    } catch (err) {
+      fail(err);
+      throw err;
+    }
+  })();
+
+  const [dumped, restored] = await Promise.allSettled([dump, restore]);
+  if (dumped.status === 'rejected' || restored.status === 'rejected') {
+    out.destroy();
+    await fs.rm(partial, { force: true });
+    // The dump's own failure explains a restore that was only stopped because of it.
+    throw dumped.status === 'rejected' ? dumped.reason : (restored as PromiseRejectedResult).reason;
+  }
+  return { file, ...written! };
+}
+
+/**
+ * Settings for the load only. Safe because a lost load is redone from the dump: fsync and
+ * full_page_writes only matter across an OS crash, and wal_level minimal lets the COPY into
+ * tables created in the same transaction skip the WAL altogether.
+ */
+export const BULK_LOAD_SETTINGS: Record<string, string> = {
+  fsync: 'off',
+  full_page_writes: 'off',
+  synchronous_commit: 'off',
+  wal_level: 'minimal',
+  max_wal_senders: '0',
+  max_wal_size: '8GB',
+  checkpoint_timeout: '1h',
+  maintenance_work_mem: '512MB',
+};
+
+/** Sets (or with `undefined`, resets) the settings in postgresql.auto.conf; they apply at the next start. */
+export async function persistSettings(endpoint: ServerEndpoint, credentials: DatabaseCredentials, settings: Record<string, string | undefined>): Promise<void> {
+  await withClient(endpoint, credentials, async (client) => {
+    for (const [name, value] of Object.entries(settings)) {
+      // ALTER SYSTEM takes no bind parameters: the names are ours, the values quoted literals.
+      await client.query(value === undefined ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value.replace(/'/g, "''")}'`);
+    }
+  });
+}
+
+/** The settings the server runs with now. */
+export async function currentSettings(endpoint: ServerEndpoint, credentials: DatabaseCredentials, names: string[]): Promise<Record<string, string>> {
+  return withClient(endpoint, credentials, async (client) => {
+    const { rows } = await client.query<{ name: string; setting: string }>(`SELECT name, setting FROM pg_settings WHERE name = ANY($1)`, [names]);
+    return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
+  });
+}
+
+/**
+ * fsync every file and directory under `dir`: what fsync=off left in the page cache reaches the
+ * disk before the directory counts as durable (a later CHECKPOINT syncs only what it writes).
+ */
+export async function syncTree(dir: string): Promise<number> {
+  let files = 0;
+  const pending = [dir];
+  // Bounded by the tree itself: each directory is visited once.
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    for (const entry of await fs.readdir(current, { withFileTypes: true })) {
+      const p = path.join(current, entry.name);
+      if (entry.isDirectory()) pending.push(p);
+      else if (entry.isFile()) {
+        await fsyncPath(p);
+        files += 1;
+      }
+    }
+    await fsyncPath(current);
+  }
+  return files;
+}
+
+async function fsyncPath(p: string): Promise<void> {
+  const handle = await fs.open(p, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Changes on every boot: fsync=off data that a crash could have lost was written in another boot. */
+export function bootId(): string {
+  return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+}

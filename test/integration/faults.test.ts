@@ -1,0 +1,153 @@
+// The fault matrix: a failure at every step rolls back to an untouched original; a transient
+// failure after every activity's effect is absorbed; cancellation and the approval timeout roll
+// back too. One demo node serves all rollback runs: each must leave it as it was.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { layoutFor } from '../../src/config/layout.js';
+import type { DemoNode } from '../../src/demo/node.js';
+import type { MigrationReport } from '../../src/report/types.js';
+import { approveSwapUpdate, STEPS } from '../../src/shared.js';
+import { failFirst, failOnceAfterEffect, STEP_FAULTS } from '../support/faults.js';
+import { demoNode, fingerprint, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
+
+let h: Harness;
+let node: DemoNode & { dir: string };
+let original: Awaited<ReturnType<typeof fingerprint>>;
+before(async () => {
+  h = await startHarness();
+  node = await demoNode('faults', { instances: 500 });
+  original = await fingerprint(node, node.config.paths.dataDir, 'old');
+});
+after(async () => {
+  await h?.close();
+});
+
+const exists = (p: string) => fs.access(p).then(() => true, () => false);
+
+/** The original is in place and identical; nothing of the run is left (but a kept -failed copy). */
+async function assertRolledBack(handle: WorkflowHandle): Promise<MigrationReport> {
+  const runTag = (await handle.describe()).runId.slice(0, 8);
+  const layout = layoutFor(node.config, runTag);
+  const report = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
+  assert.equal(report.outcome, 'rolled-back', JSON.stringify(report.rollback));
+  assert.deepEqual(report.rollback?.notUndone, []);
+  for (const dir of [layout.work, layout.next, layout.old]) assert.ok(!(await exists(dir)), `${dir} is gone`);
+  const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+  assert.ok(!ps.includes(node.dir), 'no server process of this node is left');
+  assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), original);
+  return report;
+}
+
+/** Migrated copies kept aside by a rollback after the swap; removed so the next run starts clean. */
+async function takeFailedCopies(): Promise<string[]> {
+  const parent = path.dirname(node.config.paths.dataDir);
+  const kept = (await fs.readdir(parent)).filter((f) => f.startsWith(`${path.basename(node.config.paths.dataDir)}-failed-`));
+  for (const f of kept) await fs.rm(path.join(parent, f), { recursive: true, force: true });
+  return kept;
+}
+
+describe('a step that fails for good rolls back', () => {
+  test('every step of the workflow has a fault defined', () => {
+    assert.deepEqual(Object.keys(STEP_FAULTS).sort(), [...STEPS].sort());
+  });
+  for (const step of STEPS) {
+    const key = STEP_FAULTS[step];
+    if (key === 'cluster' || key === 'gate' || key === 'writeReport') continue;
+    test(`${step} (${key})`, async () => {
+      const handle = await startMigration(h, node);
+      const error = await withWorker(h, node.config.node, async () => {
+        const approving = (async () => {
+          // Steps after the gate are reached only with approval.
+          await waitForPhase(handle, 'awaiting-approval', 120_000).catch(() => undefined);
+          await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'fault-test' }] }).catch(() => undefined);
+        })();
+        const outcome = await handle.result().then(() => undefined, (e: unknown) => e);
+        await approving;
+        return outcome;
+      }, undefined, failFirst(key));
+      assert.ok(error instanceof WorkflowFailedError, 'the run fails');
+      assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: injected fault at ${key}.*rolled back`));
+      await assertRolledBack(handle);
+      const kept = await takeFailedCopies();
+      assert.equal(kept.length, step === 'removeWork' ? 1 : 0, 'a migrated copy is kept aside only when the swap had happened');
+    });
+  }
+});
+
+test('the report step failing does not undo a finished migration', async () => {
+  const other = await demoNode('report-fault', { instances: 200 });
+  const handle = await startMigration(h, other);
+  const report = await withWorker(h, other.config.node, async () => {
+    await waitForPhase(handle, 'awaiting-approval');
+    await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'fault-test' }] });
+    return (await handle.result()) as MigrationReport;
+  }, undefined, failFirst('writeReport'));
+  assert.equal(report.outcome, 'completed');
+  assert.equal(report.steps.find((s) => s.step === 'report')?.status, 'failed');
+  assert.equal((await fs.readFile(path.join(other.config.paths.dataDir, 'PG_VERSION'), 'utf8')).trim(), '15');
+});
+
+test('every activity failing once after its effect: retries absorb it, result as a clean run', async () => {
+  const seen: string[] = [];
+  const handle = await startMigration(h, node);
+  const report = await withWorker(h, node.config.node, async () => {
+    await waitForPhase(handle, 'awaiting-approval', 240_000);
+    await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'fault-test' }] });
+    return (await handle.result()) as MigrationReport;
+  }, undefined, failOnceAfterEffect(seen));
+  assert.equal(report.outcome, 'completed');
+  for (const key of ['dump:original', 'restore:work', 'applyUpdate:5.32', 'restore:new', 'swap', 'removeWork']) assert.ok(seen.includes(key), `${key} was faulted`);
+  assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
+  assert.ok(report.scripts.every((s) => s.outcome === 'found-applied'), 'every script committed once, found applied by its retry');
+  const layout = layoutFor(node.config, report.runTag);
+  const migrated = await fingerprint(node, layout.original, 'new');
+  for (const [table, facts] of Object.entries(original.inventory.tables)) assert.equal(migrated.inventory.tables[table]?.count, facts.count, table);
+  assert.deepEqual(migrated.inventory.guide, original.inventory.guide);
+  // Put the node back to its 9.6 original for the tests that follow.
+  await fs.rm(layout.original, { recursive: true });
+  await fs.rename(layout.old, layout.original);
+  assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), original);
+});
+
+test('cancel while waiting for approval: rolled back, workflow cancelled', async () => {
+  const handle = await startMigration(h, node);
+  const error = await withWorker(h, node.config.node, async () => {
+    await waitForPhase(handle, 'awaiting-approval');
+    await handle.cancel();
+    return handle.result().then(() => undefined, (e: unknown) => e);
+  });
+  assert.ok(error instanceof WorkflowFailedError);
+  assert.equal(error.cause?.name, 'CancelledFailure');
+  await assertRolledBack(handle);
+});
+
+test('cancel during the restore: the activity stops, rolled back', async () => {
+  const handle = await startMigration(h, node);
+  const error = await withWorker(h, node.config.node, async () => {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      if (pending.some((a) => a.activityType?.name === 'restore')) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await handle.cancel();
+    return handle.result().then(() => undefined, (e: unknown) => e);
+  });
+  assert.ok(error instanceof WorkflowFailedError);
+  await assertRolledBack(handle);
+});
+
+test('no approval within the timeout: rolled back', async () => {
+  const timed = await demoNode('approval-timeout', { instances: 200, overrides: (raw) => ({ ...raw, approval: { timeoutMinutes: 0.05 } }) });
+  const before = await fingerprint(timed, timed.config.paths.dataDir, 'old');
+  const handle = await startMigration(h, timed);
+  const error = await withWorker(h, timed.config.node, () => handle.result().then(() => undefined, (e: unknown) => e));
+  assert.ok(error instanceof WorkflowFailedError);
+  assert.match(error.cause?.message ?? '', /step awaitApproval failed: no approval within 0.05 minutes.*rolled back/);
+  assert.deepEqual(await fingerprint(timed, timed.config.paths.dataDir, 'old'), before);
+  assert.ok(!(await exists(`${timed.config.paths.dataDir}-new`)));
+});
