@@ -1,12 +1,13 @@
 // The real dependencies of the activities: one adapter per configured system.
 import type { Logger } from 'pino';
 import type { ActivityDeps } from './activities/context.js';
+import { createKubernetesCluster } from './cluster/kubernetes.js';
 import { createNoCluster } from './cluster/none.js';
+import type { Cluster } from './cluster/port.js';
 import { resolveSecret } from './config/load.js';
 import type { MigrationConfig } from './config/schema.js';
 import { createLocalRuntime } from './runtime/local.js';
 import type { ContainerRuntime, DatabaseCredentials } from './runtime/port.js';
-import type { Cluster } from './cluster/port.js';
 
 export function runtimeFor(config: MigrationConfig, credentials: DatabaseCredentials): ContainerRuntime {
   const r = config.runtime;
@@ -18,16 +19,23 @@ export function runtimeFor(config: MigrationConfig, credentials: DatabaseCredent
   }
 }
 
-export function clusterFor(config: MigrationConfig): Cluster {
+export function clusterFor(config: MigrationConfig, log?: Logger): Cluster {
   const c = config.cluster;
   switch (c.kind) {
     case 'none':
       return createNoCluster();
     case 'kubernetes':
-      throw new Error('the kubernetes cluster adapter is not available in this build');
+      return createKubernetesCluster({
+        namespace: c.namespace,
+        kubeconfig: c.kubeconfig,
+        deviceName: c.ldapDeviceName,
+        redeploy: c.redeploy,
+        readyTimeoutMs: config.readyTimeoutSeconds * 1000,
+        log: (line) => log?.info({ node: config.node }, line),
+      });
   }
 }
 
 export function realDeps(log: Logger): ActivityDeps {
-  return { runtimeFor, clusterFor, resolveSecret, log };
+  return { runtimeFor, clusterFor: (config) => clusterFor(config, log), resolveSecret, log };
 }

@@ -18,6 +18,7 @@ export function workflowIdFor(node: string): string {
 export const STEPS = [
   'preflight',
   'stopApplications',
+  'backupLdap',
   'startOriginal',
   'inventory',
   'dumpOriginal',

@@ -1,6 +1,7 @@
 // The Kubernetes adapter of the cluster port, on @kubernetes/client-node: Kaapana's dcm4chee, ldap
 // and postgres-dcm4che deployments, found by their `app-name` label in one namespace.
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +43,8 @@ export interface KubernetesClusterOptions {
   commandTimeoutMs?: number;
 }
 
-type App = 'dcm4chee' | 'ldap' | 'postgres-dcm4che';
+const APPS = ['dcm4chee', 'ldap', 'postgres-dcm4che'] as const;
+type App = (typeof APPS)[number];
 const LABEL = 'app-name';
 const LDAP_CONTAINER = 'ldap-container';
 /** Where slapd-dcm4chee keeps its data updates, one directory per version (`update-data <version>`). */
@@ -78,7 +80,7 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
   async function findDeployments(): Promise<Map<App, V1Deployment>> {
     const list = await call(`listing deployments in namespace ${ns}`, () => k8s().apps.listNamespacedDeployment({ namespace: ns }));
     const found = new Map<App, V1Deployment>();
-    for (const app of ['dcm4chee', 'ldap', 'postgres-dcm4che'] as const) {
+    for (const app of APPS) {
       // Kaapana's charts put the label on the selector and the pods, not on the deployment object.
       const matches = list.items.filter((d) => d.spec?.selector?.matchLabels?.[LABEL] === app || d.metadata?.labels?.[LABEL] === app);
       if (matches.length > 1) throw new Error(`several deployments for ${LABEL}=${app} in namespace ${ns}: ${matches.map((d) => d.metadata?.name).join(', ')}`);
@@ -226,7 +228,7 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
       const notes = [`Kubernetes ${version.gitVersion} at ${server}, namespace ${ns}`];
 
       const found = await findDeployments();
-      const missing = (['dcm4chee', 'ldap', 'postgres-dcm4che'] as const).filter((app) => !found.has(app));
+      const missing = APPS.filter((app) => !found.has(app));
       if (missing.length > 0) throw new Error(`deployments missing in namespace ${ns}: ${missing.map((a) => `${LABEL}=${a}`).join(', ')}`);
       for (const d of found.values()) {
         notes.push(`${d.metadata?.name}: ${d.spec?.replicas ?? 0} replica(s), ${d.status?.readyReplicas ?? 0} ready`);
@@ -288,7 +290,10 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
       await fs.promises.mkdir(path.dirname(targetFile), { recursive: true });
       await fs.promises.rm(partial, { force: true });
       const out = fs.createWriteStream(partial, { flags: 'wx', mode: 0o600 });
+      // A write error (disk full) must fail this call, not surface as an unhandled 'error' event.
+      out.on('error', () => undefined);
       try {
+        await once(out, 'open');
         const { exitCode, stderr } = await execInLdap(pod, SLAPCAT, out);
         await finished(out);
         if (exitCode !== 0) throw new Error(`${SLAPCAT.join(' ')} in pod ${pod} exited with ${exitCode}: ${stderr.trim()}`);
@@ -476,7 +481,8 @@ class Collector extends Writable {
  * how the socket ended.
  */
 class ChannelSocket {
-  closed: Promise<{ code: number; error?: Error }> = Promise.resolve({ code: 0 });
+  /** Set by connect: resolves when the socket is gone, with the close code and any error. */
+  closed!: Promise<{ code: number; error?: Error }>;
 
   constructor(private readonly kc: KubeConfig) {}
 

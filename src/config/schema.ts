@@ -117,6 +117,8 @@ export const configSchema = z
     readyTimeoutSeconds: z.number().int().positive().default(120),
     /** How soon a dead worker's activity is retried elsewhere; activities heartbeat well within it. */
     heartbeatTimeoutSeconds: z.number().int().min(3).default(60),
+    /** Attempts per activity before a step counts as failed (after the swap: before asking the operator). */
+    activityAttempts: z.number().int().min(1).max(20).default(5),
   })
   .strict();
 

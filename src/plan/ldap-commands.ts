@@ -57,9 +57,11 @@ export function ldapCommandPlan(opts: { deviceName: string; available: string[];
       // -c (passed through to ldapmodify): a retry after a partial run must apply the remaining changes
       // instead of stopping at the first change that is already present.
       argv: [...env, 'update-data', v, '-c'],
-      why: guide.has(v)
-        ? `data update ${v}, listed by Kaapana's migration guide`
-        : `data update ${v}: shipped by the ldap image between ${from} and ${to} but missing from Kaapana's guide; dcm4che's upgrade applies every data version in between`,
+      why: `${
+        guide.has(v)
+          ? `data update ${v}, listed by Kaapana's migration guide`
+          : `data update ${v}: shipped by the ldap image between ${from} and ${to} but missing from Kaapana's guide; dcm4che's upgrade applies every data version in between`
+      } (-c: a re-run after a partial run still applies the rest)`,
     })),
     { argv: [...env, 'init-role', 'auth', 'root'], why: 'create the auth role; its group needs a first member, so root, removed again below' },
     { argv: [...env, 'assign-role-to-user', 'auth', 'user'], why: 'the regular user gets the auth role' },

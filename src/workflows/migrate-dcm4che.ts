@@ -42,7 +42,7 @@ function activitiesFor(config: MigrationConfig) {
     heartbeatTimeout: `${config.heartbeatTimeoutSeconds} seconds`,
     // Compensation must not start while a cancelled activity still writes.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: FATAL },
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: config.activityAttempts, nonRetryableErrorTypes: FATAL },
   });
   /** Run an activity with a summary that the Web UI shows. */
   return function call<K extends keyof Act>(name: K, summary: string, ...args: Parameters<Act[K]>): ReturnType<Act[K]> {
@@ -187,7 +187,11 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       onRollback('restart the applications', () =>
         redeployed ? call('redeploy', 'redeploy Kaapana 0.2.x', ctx, 'rollback').then(() => 'ran the rollback redeploy') : call('restoreApplications', 'scale applications back', ctx, replicas),
       );
-    } else skip('stopApplications', 'no cluster configured');
+      report.ldapBackup = await step('backupLdap', 'export the LDAP tree before anything changes it', () => call('backupLdap', 'export the LDAP tree', ctx), (f) => f ?? 'nothing exported');
+    } else {
+      skip('stopApplications', 'no cluster configured');
+      skip('backupLdap', 'no cluster configured');
+    }
 
     onRollback('stop the original server', () => call('stopServer', 'stop the original server', ctx, 'original').then(() => 'stopped the original server'));
     await step('startOriginal', `PostgreSQL 9.6 on ${plan.layout.original}, read-only sessions`, () => call('startServer', 'start the original (read-only)', ctx, 'original'));
@@ -261,10 +265,13 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     await step('removeWork', `remove ${plan.layout.work}`, () => call('removeWork', 'remove the 9.6 working copy', ctx), (r) => r);
 
     if (kube) {
-      report.ldapBackup = (await call('backupLdap', 'export the LDAP tree', ctx)) ?? undefined;
       await resolvable('redeploy', 'Kaapana 0.3.x', () => call('redeploy', 'redeploy Kaapana 0.3.x', ctx, 'forward'));
       redeployed = true;
-      const commands = await call('ldapPlan', 'list the LDAP update commands', ctx);
+      // Undoing the swap needs the 0.3.x database pod off the live directory first.
+      onRollback('stop the 0.3.x applications', () => call('stopApplications', 'scale the 0.3.x applications to 0', ctx).then(() => 'scaled the 0.3.x applications to 0'));
+      const commands = await resolvable('ldapUpdate', 'list the data updates the ldap pod ships', () => call('ldapPlan', 'list the LDAP update commands', ctx), (c) =>
+        `${c.length} commands`,
+      );
       for (const command of commands) {
         const result = await resolvable('ldapUpdate', command.argv.join(' '), () => call('ldapCommand', command.argv.join(' '), ctx, command.argv), (r) =>
           `${command.argv.join(' ')}: exit ${r.exitCode}${r.alreadyApplied ? ' (already applied)' : ''}`,

@@ -18,6 +18,7 @@ export function activityKey(type: string, args: unknown[]): string {
 export const STEP_FAULTS: Record<StepName, string> = {
   preflight: 'preflight',
   stopApplications: 'cluster',
+  backupLdap: 'cluster',
   startOriginal: 'startServer:original',
   inventory: 'inventory:original',
   dumpOriginal: 'dump:original',

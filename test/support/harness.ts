@@ -68,8 +68,8 @@ export async function tempDir(prefix: string): Promise<string> {
 }
 
 export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode & { dir: string }> {
-  const dir = await tempDir(prefix);
-  const node = await createDemoNode({ dir, node: prefix, instances: 2_000, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts });
+  const dir = opts.dir ?? (await tempDir(prefix));
+  const node = await createDemoNode({ node: prefix, instances: 2_000, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts, dir });
   return { ...node, dir };
 }
 

@@ -2,14 +2,17 @@
 // routes the adapter uses (version, deployments with the scale subresource and merge patches, pods
 // with label selectors and delete), a small controller (replica sets: pods follow the replica count,
 // come up Ready after a delay, get replaced when deleted), and the websocket exec endpoint, which runs
-// the command as a real process from a bin dir standing in for the image. Bearer-token auth, plain HTTP.
-import { spawn } from 'node:child_process';
+// the command as a real process from a bin dir standing in for the image. HTTPS with a throwaway
+// self-signed certificate (the client refuses plain HTTP) and bearer-token auth, as a kubeconfig has them.
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 /** Kubernetes objects are open-ended JSON; the stand-in handles them loosely. */
@@ -41,6 +44,8 @@ export interface ExecRecord {
 export interface KubeStandin {
   url: string;
   kubeconfigPath: string;
+  /** The server's self-signed certificate, for other clients (e.g. NODE_EXTRA_CA_CERTS). */
+  caFile: string;
   namespace: string;
   /** Changeable between tests, e.g. after restarting slapd. */
   execEnv: Record<string, string>;
@@ -94,6 +99,7 @@ export async function startKubeStandin(opts: StandinOptions): Promise<KubeStandi
   const state: KubeStandin = {
     url: '',
     kubeconfigPath: '',
+    caFile: '',
     namespace: ns,
     execEnv: { ...(opts.execEnv ?? {}) },
     podPaths: { ...(opts.podPaths ?? {}) },
@@ -317,7 +323,6 @@ export async function startKubeStandin(opts: StandinOptions): Promise<KubeStandi
     if (pm) {
       const pod = pods.get(pm[1]!);
       if (!pod) return send(res, 404, status(404, 'NotFound', `pods "${pm[1]}" not found`));
-      if (method === 'GET') return send(res, 200, podView(pod));
       if (method === 'DELETE') {
         terminate(pod);
         const owner = deployments.get(pod.metadata.ownerDeployment);
@@ -421,21 +426,23 @@ export async function startKubeStandin(opts: StandinOptions): Promise<KubeStandi
 
   // --- server -----------------------------------------------------------------------------------
 
-  const server = http.createServer((req, res) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kube-standin-'));
+  const tls = await selfSignedCertificate(dir);
+  state.caFile = tls.certFile;
+  const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     handle(req, res).catch((err: unknown) => send(res, 500, status(500, 'InternalError', String(err))));
   });
   server.on('upgrade', onUpgrade);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  state.url = `http://127.0.0.1:${port}`;
+  state.url = `https://127.0.0.1:${port}`;
 
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kube-standin-'));
   state.kubeconfigPath = path.join(dir, 'kubeconfig');
   // JSON is YAML: the client reads it like any kubeconfig.
   const kubeconfig = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'standin', cluster: { server: state.url } }],
+    clusters: [{ name: 'standin', cluster: { server: state.url, 'certificate-authority-data': tls.cert.toString('base64') } }],
     users: [{ name: 'standin', user: { token } }],
     contexts: [{ name: 'standin', context: { cluster: 'standin', user: 'standin', namespace: ns } }],
     'current-context': 'standin',
@@ -454,6 +461,16 @@ export async function startKubeStandin(opts: StandinOptions): Promise<KubeStandi
     await fs.rm(dir, { recursive: true, force: true });
   };
   return state;
+}
+
+async function selfSignedCertificate(dir: string): Promise<{ key: Buffer; cert: Buffer; certFile: string }> {
+  const key = path.join(dir, 'tls.key');
+  const cert = path.join(dir, 'tls.crt');
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=kube-standin', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
+  ]);
+  return { key: await fs.readFile(key), cert: await fs.readFile(cert), certFile: cert };
 }
 
 function isReady(p: Json): boolean {

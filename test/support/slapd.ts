@@ -115,14 +115,16 @@ function treeLdif(device: string): string {
 
 export function runTool(cmd: string, args: string[], input?: string): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
+    // A tool that exits before reading all input shows in its exit code, not as EPIPE here.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
 }
 
@@ -160,15 +162,19 @@ export async function startSlapd(opts: { deviceName?: string } = {}): Promise<Te
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
   const bind = ['-x', '-H', url, '-D', `cn=admin,${BASE}`, '-w', ROOT_PW];
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const probe = await runTool('ldapsearch', [...bind, '-LLL', '-b', BASE, '-s', 'base', 'dn']);
-    if (probe.code === 0) break;
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`slapd did not come up on ${url}: ${probe.stderr} ${log}`);
+  try {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const probe = await runTool('ldapsearch', [...bind, '-LLL', '-b', BASE, '-s', 'base', 'dn']);
+      if (probe.code === 0) break;
+      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) throw new Error(`slapd did not come up on ${url}: ${probe.stderr} ${log}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
+  } catch (err) {
+    // A slapd left running would keep the test process alive.
+    child.kill('SIGKILL');
+    await fs.rm(dir, { recursive: true, force: true });
+    throw err;
   }
 
   return {

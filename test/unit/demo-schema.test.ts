@@ -42,27 +42,28 @@ async function exec(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promi
   return { code, stderr };
 }
 
-const psqlArgs = (c: TestCluster, db: string): string[] => [PSQL, '-X', '-q', '-h', c.socketDir, '-p', String(c.port), '-U', c.user, '-d', db];
+const psqlArgs = (c: TestCluster, db: string, user = c.user): string[] =>
+  [PSQL, '-X', '-q', '-h', c.socketDir, '-p', String(c.port), '-U', user, '-d', db];
 
 /** The way the runner applies a vendor script: one transaction, stop at the first error. */
-const applyScript = (c: TestCluster, db: string, file: string): Promise<Outcome> =>
-  exec([...psqlArgs(c, db), '--single-transaction', '-v', 'ON_ERROR_STOP=1', '-f', file]);
+const applyScript = (c: TestCluster, db: string, file: string, user?: string): Promise<Outcome> =>
+  exec([...psqlArgs(c, db, user), '--single-transaction', '-v', 'ON_ERROR_STOP=1', '-f', file]);
 
-async function connect(c: TestCluster, database: string): Promise<pg.Client> {
-  const client = new pg.Client({ host: c.socketDir, port: c.port, user: c.user, database });
+async function connect(c: TestCluster, database: string, user = c.user): Promise<pg.Client> {
+  const client = new pg.Client({ host: c.socketDir, port: c.port, user, database });
   await client.connect();
   return client;
 }
 
-/** A new database holding the 5.26 miniature, seeded when a seed is given. */
-async function oldDatabase(c: TestCluster, admin: pg.Client, name: string, seed?: number): Promise<pg.Client> {
-  await admin.query(`create database ${name}`);
-  const init = await applyScript(c, name, OLD_INIT);
+/** A new database holding the 5.26 miniature, created and seeded by `user` (default: the superuser). */
+async function seededDatabase(c: TestCluster, admin: pg.Client, name: string, seed: number, user = c.user): Promise<pg.Client> {
+  await admin.query(`create database ${name} owner ${user}`);
+  const init = await applyScript(c, name, OLD_INIT, user);
   assert.equal(init.code, 0, init.stderr);
-  const client = await connect(c, name);
-  if (seed !== undefined) {
-    for (const sql of seedStatements({ instances: INSTANCES, seed })) await client.query(sql);
-  }
+  const client = await connect(c, name, user);
+  for (const sql of seedStatements({ instances: INSTANCES, seed })) await client.query(sql);
+  // The seed may switch foreign-key triggers off for itself; it must switch them on again.
+  assert.equal((await client.query(`select current_setting('session_replication_role') as v`)).rows[0].v, 'origin');
   return client;
 }
 
@@ -147,9 +148,11 @@ function exerciseServer(label: string, binDir: () => Promise<string>, extra?: (c
     });
 
     it('seeds the 5.26 miniature reproducibly', async () => {
-      const a = await oldDatabase(ctx.cluster, ctx.admin, 'seed_a', SEED);
-      const b = await oldDatabase(ctx.cluster, ctx.admin, 'seed_b', SEED);
-      const c = await oldDatabase(ctx.cluster, ctx.admin, 'seed_c', SEED + 1);
+      const a = await seededDatabase(ctx.cluster, ctx.admin, 'seed_a', SEED);
+      // A plain user loads with the foreign-key checks on: the same data must pass them.
+      await ctx.admin.query('create role seeder login');
+      const b = await seededDatabase(ctx.cluster, ctx.admin, 'seed_b', SEED, 'seeder');
+      const c = await seededDatabase(ctx.cluster, ctx.admin, 'seed_c', SEED + 1);
       ctx.clients.push(a, b, c);
       ctx.db = a;
       assert.deepEqual(await tables(a), [...OLD_TABLES].sort());
@@ -175,14 +178,14 @@ function exerciseServer(label: string, binDir: () => Promise<string>, extra?: (c
     it('applies every update once, in order, and tells which are applied', async () => {
       const db = ctx.db!;
       assert.deepEqual(await probeWith(db), []);
-      const before = await counts(db);
+      const initial = await counts(db);
       for (const [i, version] of VERSIONS.entries()) {
         const applied = await applyScript(ctx.cluster, 'seed_a', updateFile(version));
         assert.equal(applied.code, 0, `update-${version}: ${applied.stderr}`);
         assert.deepEqual(await probeWith(db), VERSIONS.slice(0, i + 1), `after ${version}`);
         const now = await counts(db);
-        assert.equal(now.instance, before.instance);
-        assert.equal(now.series, before.series);
+        assert.equal(now.instance, initial.instance);
+        assert.equal(now.series, initial.series);
 
         for (const again of VERSIONS.slice(0, i + 1)) {
           const state = await fingerprint(db);
@@ -203,7 +206,7 @@ function exerciseServer(label: string, binDir: () => Promise<string>, extra?: (c
       assert.deepEqual(await tables(db), NEW_TABLES);
     });
 
-    it('ignores the decoys beside the updates', async () => {
+    it('keeps the decoys beside the updates harmless', async () => {
       const entries = await readdir(path.join(SQL_DIR, 'psql'));
       assert.deepEqual(entries.filter((f) => !VERSIONS.some((v) => f === `update-${v}-psql.sql`)).sort(), [...DECOYS].sort());
       const state = await fingerprint(ctx.db!);
@@ -242,27 +245,34 @@ exerciseServer('PostgreSQL 15', async () => NEW_POSTGRES_BIN_DIR, (ctx) => {
     assert.equal(await nullable(fresh), 'NO');
   });
 
-  it('loses patient_id rows when a dump is restored into the pre-created 5.32 schema', async () => {
+  it('loses rows when a dump is restored into the pre-created 5.32 schema', async () => {
     const { cluster, admin, clients } = ctx();
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kaapana-dump-'));
     try {
       const dump = path.join(dir, 'pacsdb.sql');
       const dumped = await exec([PG_DUMP, '-h', cluster.socketDir, '-p', String(cluster.port), '-U', cluster.user, '-f', dump, 'seed_a']);
       assert.equal(dumped.code, 0, dumped.stderr);
-      await admin.query('create database precreated');
-      assert.equal((await applyScript(cluster, 'precreated', NEW_INIT)).code, 0);
-      // The guide's restore: plain psql, no ON_ERROR_STOP; triggers off so foreign keys do not hide the rest.
-      const restored = await exec([...psqlArgs(cluster, 'precreated'), '-f', dump], { PGOPTIONS: '-c session_replication_role=replica' });
-      assert.equal(restored.code, 0, 'psql -f exits 0 despite the errors');
-      assert.match(restored.stderr, /already exists/);
-      assert.match(restored.stderr, /null value in column "patient_fk"/);
-      const target = await connect(cluster, 'precreated');
-      clients.push(target);
       const source = await counts(ctx().db!);
-      const landed = await counts(target);
-      const lost = Object.keys(source).filter((t) => source[t] !== landed[t]);
-      assert.deepEqual(lost, ['patient_id']);
-      assert.equal(landed.patient_id, 0);
+      /** The guide's restore: plain psql without ON_ERROR_STOP; returns the tables whose rows did not all arrive. */
+      const restore = async (db: string, env: NodeJS.ProcessEnv): Promise<{ stderr: string; lost: string[] }> => {
+        await admin.query(`create database ${db}`);
+        assert.equal((await applyScript(cluster, db, NEW_INIT)).code, 0);
+        const restored = await exec([...psqlArgs(cluster, db), '-f', dump], env);
+        assert.equal(restored.code, 0, 'psql -f exits 0 despite the errors');
+        const target = await connect(cluster, db);
+        clients.push(target);
+        const landed = await counts(target);
+        return { stderr: restored.stderr, lost: Object.keys(source).filter((t) => source[t] !== landed[t]) };
+      };
+      // With foreign-key triggers off only the NOT NULL patient_fk bites: every patient_id row is lost.
+      const replica = await restore('precreated_replica', { PGOPTIONS: '-c session_replication_role=replica' });
+      assert.match(replica.stderr, /already exists/);
+      assert.match(replica.stderr, /null value in column "patient_fk"/);
+      assert.deepEqual(replica.lost, ['patient_id']);
+      // With them on, the pre-created foreign keys also reject tables whose COPY comes before their
+      // parents' (pg_dump orders data by name, e.g. instance before series).
+      const plain = await restore('precreated_plain', {});
+      for (const table of ['patient_id', 'patient', 'study', 'series', 'instance', 'location']) assert.ok(plain.lost.includes(table), table);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
