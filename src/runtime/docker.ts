@@ -1,7 +1,8 @@
 // Docker adapter: each server is a container of the Kaapana database image, configured as the
 // migration guide's `docker run` (env POSTGRES_*, data directory bind-mounted, no TTY, no published
 // port). Client tools run inside the container with `docker exec`, so they always match the image,
-// and the host reaches the server through the socket directory bind-mounted from stateDir.
+// and the host reaches the server through the socket directory bind-mounted from stateDir. The
+// engine must run on this host: the data and socket directories are bind-mounted by host path.
 import Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { promises as fs, readFileSync, type Stats } from 'node:fs';
@@ -65,7 +66,8 @@ export function dockerConnection(host: string | undefined, env: NodeJS.ProcessEn
   const verify = Boolean(env.DOCKER_TLS_VERIFY);
   const tls = verify || Boolean(env.DOCKER_TLS);
   const port = url.port || (tls ? '2376' : '2375');
-  if (!tls) return { options: { ...none, host: url.hostname, port, protocol: 'http' }, describe };
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals without brackets
+  if (!tls) return { options: { ...none, host: hostname, port, protocol: 'http' }, describe };
   const certDir = env.DOCKER_CERT_PATH || path.join(os.homedir(), '.docker');
   const read = (file: string, required: boolean): Buffer | undefined => {
     try {
@@ -78,7 +80,7 @@ export function dockerConnection(host: string | undefined, env: NodeJS.ProcessEn
   const tlsFiles = { ca: read('ca.pem', verify), cert: read('cert.pem', false), key: read('key.pem', false) };
   // An agent, because docker-modem cannot switch off verification (DOCKER_TLS without _VERIFY).
   const agent = new https.Agent({ ...tlsFiles, rejectUnauthorized: verify });
-  return { options: { ...none, ...tlsFiles, host: url.hostname, port, protocol: 'https', agent }, describe };
+  return { options: { ...none, ...tlsFiles, host: hostname, port, protocol: 'https', agent }, describe };
 }
 
 /** Container names are per migration and server, so a retry (or another worker) finds the same one. */
@@ -184,6 +186,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
         void terminateSessions(info, appName);
       };
       io.signal?.addEventListener('abort', abort, { once: true });
+      if (io.signal?.aborted) abort(); // aborted while the exec was being set up
       let stderr: string;
       try {
         stderr = await pump(docker, stream, io, password);
@@ -237,12 +240,16 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
       }
       // Over TCP inside the container: on first start the image initialises the cluster on a
       // server that listens on the socket only, which must not count as ready.
-      const probe = await execIn(current, ['pg_isready', '-q', '-t', '5', '-h', '127.0.0.1', '-p', String(PORT)], {});
-      if (probe.exitCode === 0) return;
+      const probe = await execIn(current, ['pg_isready', '-q', '-t', '5', '-h', '127.0.0.1', '-p', String(PORT)], {}).then(
+        (r) => (r.exitCode === 0 ? undefined : `pg_isready exited with ${r.exitCode}`),
+        // The container may stop between inspect and exec: the next round reports that.
+        (err: Error) => `pg_isready could not run: ${err.message}`,
+      );
+      if (probe === undefined) return;
       if (Date.now() >= deadline) {
         throw new Error(
-          `server ${spec.name} (container ${nameOf(spec.name)}) was not ready within ${Math.round(timeoutMs / 1000)} s; ` +
-            `last log lines:\n${await lastLogLines(info.Id, password)}`,
+          `server ${spec.name} (container ${nameOf(spec.name)}) was not ready within ${Math.round(timeoutMs / 1000)} s ` +
+            `(${probe}); last log lines:\n${await lastLogLines(info.Id, password)}`,
         );
       }
       await delay(Math.min(500, Math.max(0, deadline - Date.now())));
@@ -469,11 +476,15 @@ async function pump(docker: Docker, stream: Duplex, io: ExecIO, password: string
     // The tool is gone: release the caller's source (file, upstream exec) instead of leaving it open.
     if (!input.readableEnded) input.destroy();
   }
+  out?.off('error', onOutError);
+  if (failure) {
+    // A write may wait for a 'drain' that a failed io.stdout never sends.
+    stdout.destroy();
+    throw failure;
+  }
   stdout.end();
   stderr.end();
   await Promise.all([finished(stdout), finished(stderr)]);
-  out?.off('error', onOutError);
-  if (failure) throw failure;
   return tail;
 }
 

@@ -59,7 +59,7 @@ export function ensureTestImages(): Promise<typeof TEST_IMAGES> {
 }
 
 /** A podman CLI command on the same storage as the service. */
-export async function podman(args: string[], timeoutMs = 60_000): Promise<string> {
+async function podman(args: string[], timeoutMs = 60_000): Promise<string> {
   const { stdout } = await promisify(execFile)('podman', [...PODMAN_GLOBAL, ...args], {
     env: PODMAN_ENV,
     timeout: timeoutMs,
@@ -84,15 +84,21 @@ async function launch(): Promise<PodmanService> {
   closeSync(log);
   child.unref();
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve(void (exited = true))));
-  child.once('error', () => undefined); // a missing podman binary shows as exited below
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  child.once('error', () => (exited = true)); // e.g. no podman binary: reported with the log below
 
   const deadline = Date.now() + SERVICE_START_MS;
   while (!(await answers(socketPath))) {
     if (exited || Date.now() > deadline) {
       child.kill('SIGKILL');
       const tail = (await fs.readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
-      throw new Error(`podman system service did not answer on ${socketPath} within ${SERVICE_START_MS / 1000} s:\n${tail}`);
+      const why = exited ? 'exited' : `did not answer within ${SERVICE_START_MS / 1000} s`;
+      throw new Error(`podman system service on ${socketPath} ${why}:\n${tail}`);
     }
     await delay(100);
   }

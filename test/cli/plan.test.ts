@@ -1,0 +1,105 @@
+// `kaapana-migrate plan`: the plan of a good configuration, and clear refusals that change nothing.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import YAML from 'yaml';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { NEW_POSTGRES_BIN_DIR } from '../../src/demo/binaries.js';
+import { DEMO_SCRIPTS_DIR } from '../../src/demo/node.js';
+import { sha256File } from '../../src/plan/scripts.js';
+import { ARCHIVE_UPDATE_CHAIN } from '../../src/plan/versions.js';
+import { tempDir } from '../support/harness.js';
+import { cli } from './run.js';
+
+let dir: string;
+before(async () => {
+  dir = await tempDir('plan');
+  // A node as plan sees it: a live 9.6 directory and room for the rest.
+  await fs.mkdir(path.join(dir, 'fast', 'postgres-dcm4che'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'fast', 'postgres-dcm4che', 'PG_VERSION'), '9.6\n');
+});
+after(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+function configFor(overrides: Partial<ConfigInput> & Record<string, unknown> = {}): ConfigInput {
+  return {
+    node: 'plan-node',
+    paths: { dataDir: path.join(dir, 'fast', 'postgres-dcm4che'), fastDataDir: path.join(dir, 'fast'), backupDir: path.join(dir, 'backup'), scriptsDir: DEMO_SCRIPTS_DIR },
+    database: { password: { env: 'PACS_PASSWORD' } },
+    runtime: { kind: 'local', old: { binDir: '/opt/pg96/bin' }, new: { binDir: NEW_POSTGRES_BIN_DIR }, clientBinDir: NEW_POSTGRES_BIN_DIR, stateDir: path.join(dir, 'state') },
+    ...overrides,
+  } as ConfigInput;
+}
+
+async function writeConfig(name: string, config: unknown): Promise<string> {
+  const file = path.join(dir, name);
+  await fs.writeFile(file, YAML.stringify(config));
+  return file;
+}
+
+/** Every path below `dir` with size and mtime: plan must leave all of it as it was. */
+async function snapshot(): Promise<string[]> {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+  return Promise.all(
+    entries.map(async (e) => {
+      const p = path.join(e.parentPath, e.name);
+      const st = await fs.stat(p);
+      return `${p} ${st.size} ${st.mtimeMs}`;
+    }),
+  ).then((list) => list.sort());
+}
+
+test('plan prints the update scripts in order with their sha256 and exits 0', async () => {
+  const file = await writeConfig('good.yaml', configFor());
+  const before = await snapshot();
+  const { code, stdout, stderr } = await cli(['plan', '--config', file]);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /Plan for node plan-node \(nothing has been changed\)/);
+  assert.match(stdout, /live database\s+\S+postgres-dcm4che \(PostgreSQL 9\.6 cluster\)/);
+  assert.match(stdout, /new PostgreSQL 15\s+\S+postgres-dcm4che-new \(absent, as it must be\)/);
+  const listed = [...stdout.matchAll(/^\s+(\d+)\. (\S+)\s+[\d.]+ KiB\s+sha256 ([0-9a-f]{64})\s+(\S+)$/gm)];
+  assert.deepEqual(listed.map((m) => m[2]), [...ARCHIVE_UPDATE_CHAIN]);
+  assert.deepEqual(listed.map((m) => Number(m[1])), [1, 2, 3, 4, 5, 6, 7]);
+  for (const m of listed) {
+    assert.equal(path.basename(m[4]!), `update-${m[2]}-psql.sql`);
+    assert.equal(m[3], await sha256File(m[4]!), `sha256 of ${m[4]}`);
+  }
+  assert.deepEqual(await snapshot(), before, 'plan changed nothing');
+});
+
+test('a gap in the update scripts: non-zero exit, what is missing, nothing changed', async () => {
+  const scripts = path.join(dir, 'scripts-with-gap');
+  await fs.cp(DEMO_SCRIPTS_DIR, scripts, { recursive: true });
+  await fs.rm(path.join(scripts, 'update-5.29-psql.sql'));
+  const file = await writeConfig('gap.yaml', configFor({ paths: { ...configFor().paths, scriptsDir: scripts } }));
+  const before = await snapshot();
+  const { code, stdout, stderr } = await cli(['plan', '--config', file]);
+  assert.equal(code, 1);
+  assert.equal(stdout, '');
+  assert.match(stderr, /^error: update scripts missing in \S+scripts-with-gap: update-5\.29-psql\.sql/);
+  assert.match(stderr, /data: nothing was changed/);
+  assert.match(stderr, /next: put the vendor's update scripts in place .* then run kaapana-migrate plan --config \S+gap\.yaml again/);
+  assert.deepEqual(await snapshot(), before);
+});
+
+test('a missing scripts directory: non-zero exit and where to point paths.scriptsDir', async () => {
+  const file = await writeConfig('no-scripts.yaml', configFor({ paths: { ...configFor().paths, scriptsDir: path.join(dir, 'nowhere') } }));
+  const { code, stderr } = await cli(['plan', '--config', file]);
+  assert.equal(code, 1);
+  assert.match(stderr, /error: cannot read the update-script directory \S+nowhere \(ENOENT\); point paths\.scriptsDir at/);
+  assert.match(stderr, /data: nothing was changed/);
+});
+
+test('an unknown configuration key: non-zero exit naming the key, nothing changed', async () => {
+  const file = await writeConfig('typo.yaml', { ...configFor(), diskMargn: 1.5 });
+  const before = await snapshot();
+  const { code, stdout, stderr } = await cli(['plan', '--config', file]);
+  assert.equal(code, 1);
+  assert.equal(stdout, '');
+  assert.match(stderr, /error: \S+typo\.yaml is not valid:\n\s+- \(top level\): unknown key\(s\) "diskMargn" \(a typo\?\)/);
+  assert.match(stderr, /data: nothing was changed/);
+  assert.match(stderr, /next: correct \S+typo\.yaml, then check it with kaapana-migrate plan --config/);
+  assert.deepEqual(await snapshot(), before);
+});

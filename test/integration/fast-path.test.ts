@@ -1,0 +1,126 @@
+// The fast path: its result equals the guide path's (schema, every table's rows and checksum), the
+// streamed dump+restore commits nothing when either side fails, and a bulk load that lost its
+// machine is redone rather than trusted.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { ensureServer, envFor, type RunContext } from '../../src/activities/context.js';
+import { layoutFor } from '../../src/config/layout.js';
+import { realDeps } from '../../src/deps.js';
+import { createLogger } from '../../src/log.js';
+import { withClient } from '../../src/postgres/client.js';
+import { listTables } from '../../src/postgres/inventory.js';
+import { dumpAndRestore, DUMP_ARGV } from '../../src/postgres/fast.js';
+import type { MigrationReport } from '../../src/report/types.js';
+import type { ContainerRuntime, ExecIO } from '../../src/runtime/port.js';
+import { approveSwapUpdate } from '../../src/shared.js';
+import { equivalence, snapshot } from '../support/equivalence.js';
+import { asActivity, fastActivities, runFastSequence, type Variant } from '../support/fast-sequence.js';
+import { demoNode, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
+
+const INSTANCES = 10_000;
+const deps = realDeps(createLogger('fast-path-test', 'warn'));
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+test('every fast variant ends with the database the guide path makes', async () => {
+  const guideNode = await demoNode('fp-guide', { instances: INSTANCES });
+  const handle = await startMigration(h, guideNode);
+  const report = await withWorker(h, guideNode.config.node, async () => {
+    await waitForPhase(handle, 'awaiting-approval');
+    await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'test' }] });
+    return (await handle.result()) as MigrationReport;
+  });
+  const expected = await snapshot(guideNode, layoutFor(guideNode.config, report.runTag).original, 'snap-guide');
+
+  for (const variant of ['direct', 'stream', 'bulk'] satisfies Variant[]) {
+    const node = await demoNode(`fp-${variant}`, { instances: INSTANCES });
+    const ctx: RunContext = { config: node.config, runTag: variant };
+    await runFastSequence(deps, ctx, variant);
+    assert.equal(equivalence(expected, await snapshot(node, layoutFor(node.config, ctx.runTag).next, `snap-${variant}`)), 'equal', variant);
+  }
+});
+
+/** The runtime with pg_dump replaced by `fake` (which may still call the real one). */
+function withFakeDump(real: ContainerRuntime, fake: (name: string, argv: string[], io: ExecIO) => ReturnType<ContainerRuntime['exec']>): ContainerRuntime {
+  return { ...real, exec: (name, argv, io = {}) => (argv[0] === 'pg_dump' ? fake(name, argv, io) : real.exec(name, argv, io)) };
+}
+
+test('the streamed dump and restore commits nothing and names no backup when either side fails', async () => {
+  const node = await demoNode('fp-fail');
+  const ctx: RunContext = { config: node.config, runTag: 'fail' };
+  const env = await envFor(deps, ctx);
+  const original = await ensureServer(env, 'original');
+  const endpoint = await ensureServer(env, 'new');
+  const target = { server: env.layout.serverName.new, endpoint, credentials: env.credentials };
+  const file = env.layout.dumps.original;
+  const tables = (on = endpoint) => withClient(on, env.credentials, async (c) => (await listTables(c)).length);
+  const opts = { onBytes: () => undefined, appName: 'fast-path-test' };
+  try {
+    // pg_dump writes the whole dump, then fails: the restore must not commit what it received.
+    const dumpFailsLate = withFakeDump(env.runtime, async (name, argv, io) => {
+      await env.runtime.exec(name, argv, io);
+      return { exitCode: 1, stderr: 'pg_dump: error: injected failure' };
+    });
+    await assert.rejects(dumpAndRestore(dumpFailsLate, env.layout.serverName.original, file, target, opts), /injected failure/);
+    assert.equal(await tables(), 0, 'nothing committed after a failed dump');
+
+    // The restore fails at its first statement: pg_dump is stopped rather than left blocking.
+    const restoreFailsEarly = withFakeDump(env.runtime, (name, argv, io) => {
+      io.stdout!.write('SELECT 1/0;\n');
+      return env.runtime.exec(name, argv, io);
+    });
+    await assert.rejects(dumpAndRestore(restoreFailsEarly, env.layout.serverName.original, file, target, opts), /division by zero/);
+    assert.equal(await tables(), 0, 'nothing committed after a failed restore');
+
+    assert.deepEqual(await fs.readdir(path.dirname(file)), [], 'neither a backup nor a partial file is left');
+    assert.ok(DUMP_ARGV.includes('--format=plain'));
+
+    // Both sides succeed: the data is committed and the backup carries its final name.
+    const ok = await dumpAndRestore(env.runtime, env.layout.serverName.original, file, target, opts);
+    assert.equal((await fs.stat(file)).size, ok.bytes);
+    assert.equal(await tables(), await tables(original));
+  } finally {
+    await env.runtime.stop(env.layout.serverName.original);
+    await env.runtime.stop(env.layout.serverName.new);
+  }
+});
+
+test('a bulk load from an earlier boot is discarded and loaded again; durability is restored', async () => {
+  const node = await demoNode('fp-boot');
+  const ctx: RunContext = { config: node.config, runTag: 'boot' };
+  const a = fastActivities(deps);
+  const env = await envFor(deps, ctx);
+  const settings = await asActivity(() => a.prepareBulkLoad(ctx));
+  assert.equal(settings.fsync, 'off');
+  assert.equal(settings.wal_level, 'minimal');
+  const marker = path.join(env.layout.runDir, 'bulk-load-new.json');
+  try {
+    // As if the machine had crashed and rebooted after the settings were switched on.
+    await fs.writeFile(marker, JSON.stringify({ bootId: 'an-earlier-boot' }));
+    const lost = await asActivity(() => a.streamOriginalToNew(ctx, 0)).catch((err: unknown) => err);
+    assert.ok(lost instanceof ApplicationFailure && lost.type === 'BulkLoadLost', String(lost));
+    await fs.writeFile(path.join(env.layout.next, 'left-by-the-lost-load'), '');
+    await asActivity(() => a.prepareBulkLoad(ctx));
+    await assert.rejects(fs.access(path.join(env.layout.next, 'left-by-the-lost-load')), 'the lost directory was removed and initialised again');
+
+    await asActivity(() => a.streamOriginalToNew(ctx, 0));
+    const durable = await asActivity(() => a.restoreDurability(ctx));
+    assert.ok(durable.filesSynced > 100);
+    await assert.rejects(fs.access(marker), 'the marker is gone once the directory is durable');
+    const endpoint = await ensureServer(env, 'new');
+    const now = await withClient(endpoint, env.credentials, async (c) => (await c.query<{ f: string; w: string }>(`SELECT current_setting('fsync') AS f, current_setting('wal_level') AS w`)).rows[0]!);
+    assert.deepEqual(now, { f: 'on', w: 'replica' });
+  } finally {
+    await env.runtime.stop(env.layout.serverName.original);
+    await env.runtime.stop(env.layout.serverName.new);
+  }
+});
