@@ -6,6 +6,7 @@ import { createNoCluster } from './cluster/none.js';
 import type { Cluster } from './cluster/port.js';
 import { resolveSecret } from './config/load.js';
 import type { MigrationConfig } from './config/schema.js';
+import { createDockerRuntime } from './runtime/docker.js';
 import { createLocalRuntime } from './runtime/local.js';
 import type { ContainerRuntime, DatabaseCredentials } from './runtime/port.js';
 
@@ -15,7 +16,7 @@ export function runtimeFor(config: MigrationConfig, credentials: DatabaseCredent
     case 'local':
       return createLocalRuntime({ images: { old: r.old, new: r.new }, clientBinDir: r.clientBinDir, stateDir: r.stateDir, serverUser: r.serverUser, credentials });
     case 'docker':
-      throw new Error('the docker runtime is not available in this build');
+      return createDockerRuntime({ host: r.host, stateDir: r.stateDir, images: { old: r.old.image, new: r.new.image }, migrationId: config.node });
   }
 }
 
