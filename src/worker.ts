@@ -1,4 +1,5 @@
 // Building the node's worker: the workflow bundle plus activities bound to real adapters.
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -11,6 +12,9 @@ import { taskQueueFor } from './shared.js';
 const here = fileURLToPath(import.meta.url);
 /** The workflows entry beside this file (`.ts` under tsx, `.js` once built). */
 export const workflowsPath = path.join(path.dirname(here), 'workflows', `index${path.extname(here)}`);
+
+/** Written by `npm run build` (src/bundle.ts) beside the compiled sources. */
+export const prebuiltBundlePath = path.join(path.dirname(here), '..', 'workflow-bundle.js');
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
@@ -30,11 +34,12 @@ export interface MigrationWorkerOptions {
 
 export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
   const deps: ActivityDeps = { ...realDeps(opts.log), ...opts.deps };
+  const prebuilt = opts.workflowBundle ? undefined : await fs.access(prebuiltBundlePath).then(() => ({ codePath: prebuiltBundlePath }), () => undefined);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: taskQueueFor(opts.node),
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
+    ...(opts.workflowBundle || prebuilt ? { workflowBundle: opts.workflowBundle ?? prebuilt } : { workflowsPath }),
     activities: createActivities(deps),
     interceptors: opts.interceptors,
     // A migration runs one heavy step at a time; two in parallel would only compete for disk.

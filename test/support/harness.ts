@@ -39,6 +39,8 @@ export async function startHarness(opts: { dbFile?: string; uiPort?: number } = 
     async close() {
       await connection.close();
       await server.stop();
+      // Every server of the file has stopped by now: its directories can go.
+      await Promise.all(created.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
     },
   };
 }
@@ -60,10 +62,13 @@ export async function withWorker<T>(
   }
 }
 
+const created: string[] = [];
+
 /** A temporary directory the PostgreSQL server user can pass through (we run as root here). */
 export async function tempDir(prefix: string): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `km-${prefix}-`));
   await fs.chmod(dir, 0o711);
+  created.push(dir);
   return dir;
 }
 

@@ -1,0 +1,7 @@
+// Build step: bundle the workflow code once, so a worker on a node starts without webpack.
+import { promises as fs } from 'node:fs';
+import { bundleWorkflows, prebuiltBundlePath } from './worker.js';
+
+const { code } = await bundleWorkflows();
+await fs.writeFile(prebuiltBundlePath, code);
+process.stdout.write(`wrote ${prebuiltBundlePath} (${(code.length / 2 ** 20).toFixed(1)} MiB)\n`);

@@ -1,0 +1,80 @@
+// The swap and its undoing from every intermediate state: an interrupted attempt is finished by
+// running it again, never left half done.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createSwapActivities } from '../../src/activities/swap.js';
+import { layoutFor } from '../../src/config/layout.js';
+import { parseConfig } from '../../src/config/load.js';
+import { realDeps } from '../../src/deps.js';
+import { createLogger } from '../../src/log.js';
+
+async function setup(state: { live?: string; next?: string; old?: string }) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'km-swap-'));
+  await fs.writeFile(path.join(dir, 'pw'), 'x', { mode: 0o600 });
+  const config = parseConfig({
+    node: 'swap',
+    paths: { dataDir: path.join(dir, 'postgres-dcm4che'), fastDataDir: dir, backupDir: path.join(dir, 'backup'), scriptsDir: dir },
+    database: { password: { file: path.join(dir, 'pw') } },
+    runtime: { kind: 'local', old: { binDir: '/usr/bin' }, new: { binDir: '/usr/bin' }, clientBinDir: '/usr/bin', stateDir: path.join(dir, 'state') },
+  });
+  const ctx = { config, runTag: 'test' };
+  const layout = layoutFor(config, ctx.runTag);
+  for (const [where, version] of [[layout.original, state.live], [layout.next, state.next], [layout.old, state.old]] as const) {
+    if (!version) continue;
+    await fs.mkdir(where);
+    await fs.writeFile(path.join(where, 'PG_VERSION'), `${version}\n`);
+  }
+  const activities = createSwapActivities(realDeps(createLogger('swap-test', 'silent')));
+  const env = new MockActivityEnvironment();
+  const versions = async () => {
+    const read = (d: string) => fs.readFile(path.join(d, 'PG_VERSION'), 'utf8').then((t) => t.trim(), () => undefined);
+    return { live: await read(layout.original), next: await read(layout.next), old: await read(layout.old) };
+  };
+  return {
+    swap: () => env.run(activities.swap, ctx) as Promise<string>,
+    unswap: () => env.run(activities.unswap, ctx, 'tag') as Promise<string>,
+    versions,
+    aside: `${layout.original}-failed-tag`,
+  };
+}
+
+test('swap from the start, and again (already swapped)', async () => {
+  const s = await setup({ live: '9.6', next: '15' });
+  assert.match(await s.swap(), /moved .* to .*-old and .*-new to/);
+  assert.deepEqual(await s.versions(), { live: '15', next: undefined, old: '9.6' });
+  assert.equal(await s.swap(), 'already swapped');
+});
+
+test('a swap interrupted between its renames is finished by the next attempt', async () => {
+  const s = await setup({ next: '15', old: '9.6' });
+  assert.match(await s.swap(), /finished an interrupted swap/);
+  assert.deepEqual(await s.versions(), { live: '15', next: undefined, old: '9.6' });
+});
+
+test('undo after a full swap keeps the migrated copy aside', async () => {
+  const s = await setup({ live: '15', old: '9.6' });
+  assert.match(await s.unswap(), /moved the migrated directory to .*-failed-tag/);
+  assert.deepEqual(await s.versions(), { live: '9.6', next: undefined, old: undefined });
+  assert.equal((await fs.readFile(path.join(s.aside, 'PG_VERSION'), 'utf8')).trim(), '15');
+});
+
+test('undo of a half swap, and of an interrupted undo, puts the original back', async () => {
+  const half = await setup({ next: '15', old: '9.6' });
+  assert.match(await half.unswap(), /moved .*-old back/);
+  assert.deepEqual(await half.versions(), { live: '9.6', next: '15', old: undefined });
+  const interruptedUndo = await setup({ old: '9.6' });
+  assert.match(await interruptedUndo.unswap(), /finished an interrupted undo/);
+  assert.deepEqual(await interruptedUndo.versions(), { live: '9.6', next: undefined, old: undefined });
+});
+
+test('an unrecognisable state is refused without touching anything', async () => {
+  const s = await setup({ live: '9.6', next: '15', old: '9.6' });
+  await assert.rejects(s.swap(), /cannot tell the swap's state .*nothing was changed/);
+  assert.deepEqual(await s.versions(), { live: '9.6', next: '15', old: '9.6' });
+  const untouched = await setup({ live: '9.6', next: '15' });
+  assert.equal(await untouched.unswap(), 'not swapped: nothing to undo');
+});
