@@ -1,6 +1,7 @@
 // createActivities(deps): every activity of the migration, built from its dependencies.
 import { keepAlive, type ActivityDeps } from './context.js';
 import { createClusterActivities } from './cluster.js';
+import { createFastActivities } from './fast.js';
 import { createInventoryActivities } from './inventory.js';
 import { createPreflightActivities } from './preflight.js';
 import { createReportActivities } from './report.js';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSwapActivities(deps),
     ...createClusterActivities(deps),
     ...createReportActivities(deps),
+    ...createFastActivities(deps),
   };
   return Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, keepAlive(fn as (...a: unknown[]) => Promise<unknown>)])) as typeof activities;
 }

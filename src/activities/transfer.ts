@@ -43,9 +43,11 @@ export function createTransferActivities(deps: ActivityDeps) {
           return { ...result, ms: Date.now() - started };
         } catch (err) {
           if (err instanceof DumpChanged) throw fatal('DumpChanged', err.message);
+          const full = diskFull(err, env.layout.dataDirOf[role]);
+          if (full) throw full;
           // psql's status 3: a statement of the dump failed; the same dump fails the same way again.
           if (err instanceof ExecFailed && err.exitCode === 3) throw fatal('RestoreFailed', `the restore failed and was rolled back: ${err.message}`);
-          throw diskFull(err, env.layout.dataDirOf[role]) ?? err;
+          throw err;
         }
       });
     },

@@ -8,6 +8,7 @@ import type { UpdateScript } from '../plan/scripts.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
 import type { ServerRole } from '../config/layout.js';
+import { assertLoadIntact } from './fast.js';
 
 export interface ScriptResult {
   version: string;
@@ -24,6 +25,8 @@ export function createUpdateActivities(deps: ActivityDeps) {
   return {
     async applyUpdate(ctx: RunContext, role: ServerRole, script: UpdateScript): Promise<ScriptResult> {
       const env = await envFor(deps, ctx);
+      // Under the fast path's bulk-load settings a machine crash makes the new directory void.
+      if (role === 'new') await assertLoadIntact(env);
       const endpoint = await ensureServer(env, role);
       const probe = VERSION_PROBES.find((p) => p.version === script.version);
       if (!probe) throw fatal('UnknownVersion', `no schema probe for archive version ${script.version}`);

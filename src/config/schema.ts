@@ -105,6 +105,11 @@ export const configSchema = z
       .default({ from: '5.27', to: '5.32' }),
     runtime,
     cluster: cluster.default({ kind: 'none' }),
+    /**
+     * guide: the guide's path, through a 9.6 working copy (two dumps, two restores).
+     * fast: one dump streamed straight into PostgreSQL 15 under bulk-load settings, updates there.
+     */
+    mode: z.enum(['guide', 'fast']).default('guide'),
     approval: z
       .object({
         /** How long the gate waits before rolling back; absent: wait for ever. */

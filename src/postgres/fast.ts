@@ -37,7 +37,8 @@ export interface StreamTarget {
  * pg_dump of `source` written to `file` and restored into `target` in the same pass, so the old
  * database is read once. The restore is one transaction whose COMMIT is sent only after pg_dump
  * succeeded and the backup is complete, fsynced and renamed to its final name; if either side
- * fails, the other is stopped, nothing is committed and no file carries the final name.
+ * fails, the other is stopped and nothing is committed. A half-written backup never carries the
+ * final name (a restore failing only after the backup was complete leaves that complete backup).
  */
 export async function dumpAndRestore(runtime: ContainerRuntime, source: string, file: string, target: StreamTarget, opts: TransferOptions): Promise<DumpResult> {
   await recreateDatabase(target.endpoint, target.credentials);
@@ -51,10 +52,13 @@ export async function dumpAndRestore(runtime: ContainerRuntime, source: string, 
   m.stream.pipe(feed, { end: false });
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  let cause: unknown;
   const fail = (err: unknown) => {
+    cause ??= err;
     stop.abort();
-    // Destroying the input makes psql see EOF without COMMIT: the server rolls the load back.
-    feed.destroy(err instanceof Error ? err : new Error(String(err)));
+    // psql sees EOF without COMMIT and the server rolls the load back. Destroyed without an error
+    // on purpose: the runtime treats a premature close of stdin as the tool's own business.
+    feed.destroy();
   };
   let written: { bytes: number; sha256: string } | undefined;
 
@@ -93,11 +97,11 @@ export async function dumpAndRestore(runtime: ContainerRuntime, source: string, 
   })();
 
   const [dumped, restored] = await Promise.allSettled([dump, restore]);
-  if (dumped.status === 'rejected' || restored.status === 'rejected') {
+  if (cause !== undefined || dumped.status === 'rejected' || restored.status === 'rejected') {
     out.destroy();
     await fs.rm(partial, { force: true });
-    // The dump's own failure explains a restore that was only stopped because of it.
-    throw dumped.status === 'rejected' ? dumped.reason : (restored as PromiseRejectedResult).reason;
+    // The side that failed first explains the other, which was only stopped because of it.
+    throw cause;
   }
   return { file, ...written! };
 }

@@ -13,6 +13,7 @@ import { finished } from 'node:stream/promises';
 import { Writable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
+import { alive } from './process.js';
 
 export interface DockerRuntimeOptions {
   /** Engine address (unix:///path or tcp://host:port); else DOCKER_HOST; else /var/run/docker.sock. */
@@ -559,15 +560,6 @@ async function postgresWorkingIn(pid: number, dir: Stats): Promise<boolean | und
     return cwd.dev === dir.dev && cwd.ino === dir.ino;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT' ? false : undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

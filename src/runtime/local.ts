@@ -19,6 +19,7 @@ import type {
 } from './port.js';
 import { ExecFailed } from './port.js';
 import { quoteIdent } from '../postgres/client.js';
+import { alive } from './process.js';
 
 export interface LocalImage {
   binDir: string;
@@ -95,9 +96,13 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     const streams: Promise<void>[] = [];
     if (io.stdin) streams.push(pipeline(io.stdin, child.stdin!).catch(ignoreEpipe));
     if (io.stdout) streams.push(pipeline(child.stdout!, io.stdout, { end: false }));
+    // Awaited after the exit; handled now so that a stream failing while the tool runs (say a
+    // checksum mismatch before COMMIT) is not an unhandled rejection in the meantime.
+    const streamsDone = Promise.all(streams);
+    streamsDone.catch(() => undefined);
     child.on('error', () => undefined); // an abort surfaces as the exit status below
     const [exitCode] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-    await Promise.all(streams);
+    await streamsDone;
     return { exitCode: exitCode ?? 128, stderr };
   }
 
@@ -294,15 +299,6 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
   }
   const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function userIds(user: string): Promise<{ uid: number; gid: number }> {

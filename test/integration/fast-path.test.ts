@@ -18,7 +18,7 @@ import type { ContainerRuntime, ExecIO } from '../../src/runtime/port.js';
 import { approveSwapUpdate } from '../../src/shared.js';
 import { equivalence, snapshot } from '../support/equivalence.js';
 import { asActivity, fastActivities, runFastSequence, type Variant } from '../support/fast-sequence.js';
-import { demoNode, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
+import { demoNode, recordHistory, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 const INSTANCES = 10_000;
 const deps = realDeps(createLogger('fast-path-test', 'warn'));
@@ -40,6 +40,20 @@ test('every fast variant ends with the database the guide path makes', async () 
     return (await handle.result()) as MigrationReport;
   });
   const expected = await snapshot(guideNode, layoutFor(guideNode.config, report.runTag).original, 'snap-guide');
+
+  // The workflow in fast mode (stream + bulk load), end to end.
+  const fastNode = await demoNode('fp-workflow', { instances: INSTANCES, overrides: (raw) => ({ ...raw, mode: 'fast' }) });
+  const fastHandle = await startMigration(h, fastNode);
+  const fastReport = await withWorker(h, fastNode.config.node, async () => {
+    await waitForPhase(fastHandle, 'awaiting-approval');
+    await fastHandle.executeUpdate(approveSwapUpdate, { args: [{ by: 'test' }] });
+    return (await fastHandle.result()) as MigrationReport;
+  });
+  assert.equal(fastReport.outcome, 'completed');
+  assert.deepEqual(fastReport.dumps.map((d) => d.name), ['original'], 'one dump');
+  assert.ok(['startWork', 'restoreWork', 'verifyWork', 'dumpUpdated'].every((n) => fastReport.steps.find((st) => st.step === n)?.status === 'skipped'));
+  await recordHistory(fastHandle, 'completed-fast');
+  assert.equal(equivalence(expected, await snapshot(fastNode, layoutFor(fastNode.config, fastReport.runTag).original, 'snap-workflow-fast')), 'equal', 'workflow fast mode');
 
   for (const variant of ['direct', 'stream', 'bulk'] satisfies Variant[]) {
     const node = await demoNode(`fp-${variant}`, { instances: INSTANCES });

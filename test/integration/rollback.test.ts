@@ -11,7 +11,7 @@ import { layoutFor } from '../../src/config/layout.js';
 import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
 import { runtimeFor } from '../../src/deps.js';
 import type { MigrationReport } from '../../src/report/types.js';
-import { demoNode, fingerprint, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
+import { demoNode, fingerprint, recordHistory, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
 before(async () => {
@@ -35,13 +35,13 @@ async function assertNothingLeft(node: DemoNode, runTag: string): Promise<void> 
   }
 }
 
-async function failedRun(h: Harness, node: DemoNode, deps?: Parameters<typeof withWorker>[3]): Promise<{ error: WorkflowFailedError; report: MigrationReport }> {
+async function failedRun(h: Harness, node: DemoNode, deps?: Parameters<typeof withWorker>[3]) {
   const handle = await startMigration(h, node);
   const error = await withWorker(h, node.config.node, () => handle.result().then(() => assert.fail('the run should fail'), (e: unknown) => e), deps);
   assert.ok(error instanceof WorkflowFailedError);
   const runTag = (await handle.describe()).runId.slice(0, 8);
   const report = JSON.parse(await fs.readFile(layoutFor(node.config, runTag).report.json, 'utf8')) as MigrationReport;
-  return { error, report };
+  return { error, report, handle };
 }
 
 test('a failing update script (5.30) rolls back; the original is identical to the inventory', async () => {
@@ -52,7 +52,8 @@ test('a failing update script (5.30) rolls back; the original is identical to th
   const node = await demoNode('bad-script', { scriptsDir: scripts });
   const before = await fingerprint(node, node.config.paths.dataDir, 'old');
 
-  const { error, report } = await failedRun(h, node);
+  const { error, report, handle } = await failedRun(h, node);
+  await recordHistory(handle, 'script-failure-rolled-back');
   assert.match(error.cause?.message ?? '', /step applyUpdates failed: update-5\.30-psql\.sql failed .*no_such_type/);
   assert.match(error.cause?.message ?? '', /rolled back/);
   assert.equal(report.outcome, 'rolled-back');

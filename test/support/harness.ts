@@ -3,6 +3,8 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities/context.js';
@@ -118,4 +120,16 @@ export async function fingerprint(node: DemoNode, dataDir: string, image: 'old' 
     await runtime.stop(name);
     await runtime.remove(name);
   }
+}
+
+const HISTORIES = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
+
+/**
+ * With KM_RECORD_HISTORIES=1 (`npm run record-histories`), keeps a finished run's history as a
+ * fixture for the replay test, which then guards the workflow code against non-determinism.
+ */
+export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (!process.env.KM_RECORD_HISTORIES) return;
+  await fs.mkdir(HISTORIES, { recursive: true });
+  await fs.writeFile(path.join(HISTORIES, `${name}.json`), historyToJSON(await handle.fetchHistory()));
 }

@@ -1,0 +1,116 @@
+// The opt-in fast path: no intermediate 9.6 copy. The original is dumped once, straight into the
+// backup file and the new PostgreSQL 15 server at the same time, under bulk-load settings that
+// hold until restoreDurability; the updates (applyUpdate with role 'new') run in between.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { withClient } from '../postgres/client.js';
+import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, syncTree } from '../postgres/fast.js';
+import type { DumpResult } from '../postgres/transfer.js';
+import { ExecFailed } from '../runtime/port.js';
+import type { ActivityDeps, Env, RunContext } from './context.js';
+import { ensureServer, envFor, fatal, withProgress } from './context.js';
+
+/** What the durable server must report once the bulk-load settings are gone. */
+const DURABLE = { fsync: 'on', full_page_writes: 'on', wal_level: 'replica' };
+
+interface Marker {
+  bootId: string;
+}
+
+const markerFile = (env: Env) => path.join(env.layout.runDir, 'bulk-load-new.json');
+
+async function readMarker(env: Env): Promise<Marker | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(markerFile(env), 'utf8')) as Marker;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Under fsync=off only an OS crash loses data; the boot id tells whether one happened since the
+ * bulk-load settings were switched on. If so the new directory is untrustworthy.
+ */
+export async function assertLoadIntact(env: Env): Promise<void> {
+  const marker = await readMarker(env);
+  if (marker && marker.bootId !== bootId()) {
+    throw fatal('BulkLoadLost', `the machine restarted while ${env.layout.next} ran without fsync: discard it and load again from prepareBulkLoad`);
+  }
+}
+
+async function restart(env: Env): Promise<void> {
+  await env.runtime.stop(env.layout.serverName.new);
+  await ensureServer(env, 'new');
+}
+
+export function createFastActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Start the new server with the bulk-load settings. A directory left from an earlier boot in
+     * bulk-load mode is removed first (it is ours and redone from the dump).
+     */
+    async prepareBulkLoad(ctx: RunContext): Promise<Record<string, string>> {
+      const env = await envFor(deps, ctx);
+      const marker = await readMarker(env);
+      if (marker && marker.bootId !== bootId()) {
+        await env.runtime.stop(env.layout.serverName.new);
+        await fs.rm(env.layout.next, { recursive: true, force: true });
+      }
+      const endpoint = await ensureServer(env, 'new');
+      await fs.mkdir(env.layout.runDir, { recursive: true, mode: 0o700 });
+      // Written before the settings change: from here on a crash of the machine means "redo".
+      await fs.writeFile(markerFile(env), JSON.stringify({ bootId: bootId() } satisfies Marker), { mode: 0o600 });
+      await persistSettings(endpoint, env.credentials, BULK_LOAD_SETTINGS);
+      await restart(env);
+      return currentSettings(await ensureServer(env, 'new'), env.credentials, Object.keys(BULK_LOAD_SETTINGS));
+    },
+
+    /** One read of the original: backup file and restore into the new server in one pass. */
+    async streamOriginalToNew(ctx: RunContext, expectedBytes: number): Promise<DumpResult & { ms: number }> {
+      const env = await envFor(deps, ctx);
+      await assertLoadIntact(env);
+      await ensureServer(env, 'original');
+      const endpoint = await ensureServer(env, 'new');
+      const started = Date.now();
+      return withProgress({ step: 'restoreNew', detail: 'dump and restore in one pass', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
+        try {
+          const result = await dumpAndRestore(env.runtime, env.layout.serverName.original, env.layout.dumps.original, { server: env.layout.serverName.new, endpoint, credentials: env.credentials }, {
+            onBytes: (done) => progress.update({ done }),
+            appName: 'kaapana-migrate-stream',
+            signal: progress.signal,
+          });
+          return { ...result, ms: Date.now() - started };
+        } catch (err) {
+          // psql's status 3: a statement of the dump failed; it would fail the same way again.
+          if (err instanceof ExecFailed && err.argv0.startsWith('psql') && err.exitCode === 3) throw fatal('RestoreFailed', `the restore failed and was rolled back: ${err.message}`);
+          throw err;
+        }
+      });
+    },
+
+    /**
+     * Bulk-load settings off, every file of the new directory fsynced, server restarted with the
+     * durable settings and checkpointed. Only after this may the new database be verified.
+     */
+    async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; ms: number }> {
+      const env = await envFor(deps, ctx);
+      await assertLoadIntact(env);
+      const started = Date.now();
+      let filesSynced = 0;
+      const endpoint = await ensureServer(env, 'new');
+      if (await readMarker(env)) {
+        await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
+        await env.runtime.stop(env.layout.serverName.new);
+        filesSynced = await syncTree(env.layout.next);
+      }
+      const durable = await ensureServer(env, 'new');
+      const now = await currentSettings(durable, env.credentials, Object.keys(DURABLE));
+      const wrong = Object.entries(DURABLE).filter(([k, v]) => now[k] !== v);
+      if (wrong.length > 0) throw fatal('VerificationFailed', `the new server still runs with ${wrong.map(([k]) => `${k}=${now[k]}`).join(', ')}`);
+      await withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'));
+      await fs.rm(markerFile(env), { force: true });
+      return { filesSynced, ms: Date.now() - started };
+    },
+  };
+}
