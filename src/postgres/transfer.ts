@@ -1,8 +1,8 @@
 // Plain-SQL dumps and restores, streamed through the runtime (never held in memory), with byte
 // progress and a sha256 computed on the way.
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
-import { once } from 'node:events';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
 import { endStraySessions, quoteIdent, withClient } from './client.js';
@@ -15,10 +15,6 @@ export interface DumpResult {
   sha256: string;
 }
 
-/**
- * pg_dump (plain SQL; `-Fc` is known to fail on import) into `file`. Written under a temporary
- * name and renamed when complete, so a half-written dump never carries the final name.
- */
 export interface TransferOptions {
   onBytes: OnBytes;
   /** Session application_name, so a retry can end what an earlier attempt left running. */
@@ -26,16 +22,26 @@ export interface TransferOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * pg_dump (plain SQL; `-Fc` is known to fail on import) into `file`. Written under a temporary
+ * name and renamed when complete, so a half-written dump never carries the final name.
+ */
 export async function dumpToFile(runtime: ContainerRuntime, server: string, file: string, opts: TransferOptions): Promise<DumpResult> {
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const partial = `${file}.partial-${process.pid}-${Date.now()}`;
-  const out = createWriteStream(partial, { mode: 0o600 });
   const m = meter(opts.onBytes);
-  m.stream.pipe(out);
+  // A failing write (a full disk) must stop pg_dump and be the error reported.
+  const stopDump = new AbortController();
+  const writing = pipeline(m.stream, createWriteStream(partial, { mode: 0o600 }));
+  writing.catch(() => stopDump.abort());
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stopDump.signal]) : stopDump.signal;
   try {
-    const result = await runtime.exec(server, ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'], { stdout: m.stream, appName: opts.appName, signal: opts.signal });
+    const result = await runtime.exec(server, ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'], { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
+      await writing;
+      throw err;
+    });
     m.stream.end();
-    await once(out, 'close');
+    await writing;
     if (result.exitCode !== 0) throw new ExecFailed('pg_dump', result.exitCode, result.stderr);
     const handle = await fs.open(partial, 'r');
     await handle.sync();
@@ -44,7 +50,7 @@ export async function dumpToFile(runtime: ContainerRuntime, server: string, file
     await syncDir(path.dirname(file));
     return { file, ...m.digest() };
   } catch (err) {
-    out.destroy();
+    m.stream.destroy();
     await fs.rm(partial, { force: true });
     throw err;
   }

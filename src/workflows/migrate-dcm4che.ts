@@ -386,10 +386,10 @@ class StepFailed extends Error {
   }
 }
 
+/** The activity's own message: activity failures wrap it, and it may wrap a lower-level cause. */
 function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  // Activity failures wrap the real error; the innermost message says what happened.
-  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  let e = err as { name?: string; message?: string; cause?: unknown } | undefined;
+  while (e && e.name !== 'ApplicationFailure' && e.cause && typeof e.cause === 'object') e = e.cause as typeof e;
   return e?.message ?? String(err);
 }
 

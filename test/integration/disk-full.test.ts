@@ -16,8 +16,8 @@ before(async () => {
   h = await startHarness();
 });
 after(async () => {
-  await h?.close();
   for (const m of mounts) execFileSync('umount', [m]);
+  await h?.close();
 });
 
 /** A 300 MiB tmpfs: room for the preflight's estimate, little beyond it. */
