@@ -1,0 +1,56 @@
+// The benchmark's figures and their Markdown table.
+import type { Phase } from '../test/support/fast-sequence.js';
+
+export interface Result {
+  mode: string;
+  instances: number;
+  phases: Phase[];
+  totalMs: number;
+  /** Peak RSS of the process that did the work (the worker); absent for the bash baseline. */
+  peakRss?: number;
+  dumpBytes: number[];
+  /** Against the guide mode's result: "equal" or what differs. */
+  equivalence?: string;
+}
+
+/** Columns the phases fall into, by name. */
+const GROUPS: [string, RegExp][] = [
+  ['dump', /^dump/],
+  ['restore', /^restore(Work|New)$|^stream/],
+  ['updates', /^(applyUpdates|update-)/],
+  ['checks', /^(inventory|verify)/],
+];
+const groupOf = (name: string) => GROUPS.find(([, re]) => re.test(name))?.[0] ?? 'other';
+
+const s = (ms: number) => (ms / 1000).toFixed(1);
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+export function renderTable(results: Result[]): string {
+  const head = ['instances', 'mode', ...GROUPS.map(([g]) => `${g} s`), 'other s', 'total s', 'worker peak RSS', 'dumps', 'equal to guide', '× baseline', '× baseline without checks'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of results) {
+    const base = results.find((b) => b.instances === r.instances && b.mode === 'baseline');
+    const sum = (g: string) => r.phases.filter((p) => groupOf(p.name) === g).reduce((t, p) => t + p.ms, 0);
+    // The bash baseline checks nothing: this ratio leaves the inventories and verifications out.
+    const unchecked = (x: Result) => x.totalMs - x.phases.filter((p) => groupOf(p.name) === 'checks').reduce((t, p) => t + p.ms, 0);
+    lines.push(
+      `| ${[
+        r.instances,
+        r.mode,
+        ...GROUPS.map(([g]) => s(sum(g))),
+        s(sum('other')),
+        s(r.totalMs),
+        r.peakRss === undefined ? '–' : mib(r.peakRss),
+        r.dumpBytes.map(mib).join(' + ') || '–',
+        r.equivalence ?? '–',
+        base ? (r.totalMs / base.totalMs).toFixed(2) : '–',
+        base ? (unchecked(r) / unchecked(base)).toFixed(2) : '–',
+      ].join(' | ')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function renderPhases(results: Result[]): string {
+  return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${s(p.ms)}`).join(', ')}`).join('\n');
+}
