@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, DefaultLogger, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from './activities/index.js';
 import type { ActivityDeps } from './activities/context.js';
@@ -18,6 +18,15 @@ export const prebuiltBundlePath = path.join(path.dirname(here), '..', 'workflow-
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+}
+
+/** The SDK's own log lines go through the same structured (JSON) logger as ours. */
+export function installRuntimeLogging(log: Logger): void {
+  Runtime.install({
+    logger: new DefaultLogger('INFO', ({ level, message, meta }) => {
+      log[level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error']({ sdk: meta }, message);
+    }),
+  });
 }
 
 export interface MigrationWorkerOptions {

@@ -66,7 +66,7 @@ test('full migration on a cluster: scale down, migrate, redeploy, LDAP update, r
     return (await handle.result()) as MigrationReport;
   });
   assert.equal(report.outcome, 'completed');
-  await recordHistory(handle, 'completed-kubernetes');
+  await recordHistory(h, handle, 'completed-kubernetes');
   assert.ok(kube.events.indexOf('scale dcm4chee 0') < kube.events.indexOf('scale postgres-dcm4che 0'), 'dcm4chee is stopped before its database');
   assert.deepEqual(report.ldap[0]?.argv, ['update-schema']);
   assert.ok(report.ldap.some((c) => c.argv.includes('update-data') && c.argv.includes('5.32.0')));
@@ -99,7 +99,7 @@ test('an LDAP step that keeps failing waits for the operator; retry after the fi
     return (await handle.result()) as MigrationReport;
   });
   assert.equal(report.outcome, 'completed');
-  await recordHistory(handle, 'ldap-failure-retried');
+  await recordHistory(h, handle, 'ldap-failure-retried');
   assert.ok(report.steps.some((s) => s.step === 'ldapUpdate' && s.status === 'failed'), 'the failure is in the report');
   assert.deepEqual(report.ldap.at(-1)?.argv.slice(-3), ['unassign-role-from-user', 'auth', 'admin']);
 });
@@ -119,7 +119,7 @@ test('an LDAP step that keeps failing, resolved with rollback: the original is b
   const layout = layoutFor(node.config, (await handle.describe()).runId.slice(0, 8));
   const report = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
   assert.equal(report.outcome, 'rolled-back');
-  await recordHistory(handle, 'ldap-failure-rolled-back');
+  await recordHistory(h, handle, 'ldap-failure-rolled-back');
   assert.deepEqual(report.rollback?.notUndone, []);
   assert.ok(report.rollback?.undone.some((u) => /scaled the 0\.3\.x applications to 0/.test(u)));
   assert.ok(report.rollback?.undone.some((u) => /ran the rollback redeploy/.test(u)));

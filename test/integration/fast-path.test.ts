@@ -52,7 +52,7 @@ test('every fast variant ends with the database the guide path makes', async () 
   assert.equal(fastReport.outcome, 'completed');
   assert.deepEqual(fastReport.dumps.map((d) => d.name), ['original'], 'one dump');
   assert.ok(['startWork', 'restoreWork', 'verifyWork', 'dumpUpdated'].every((n) => fastReport.steps.find((st) => st.step === n)?.status === 'skipped'));
-  await recordHistory(fastHandle, 'completed-fast');
+  await recordHistory(h, fastHandle, 'completed-fast');
   assert.equal(equivalence(expected, await snapshot(fastNode, layoutFor(fastNode.config, fastReport.runTag).original, 'snap-workflow-fast')), 'equal', 'workflow fast mode');
 
   for (const variant of ['direct', 'stream', 'bulk'] satisfies Variant[]) {

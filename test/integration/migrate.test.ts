@@ -35,7 +35,7 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
   });
 
   assert.equal(report.outcome, 'completed');
-  await recordHistory(handle, 'completed-local');
+  await recordHistory(h, handle, 'completed-local');
   assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
   const layout = layoutFor(node.config, report.runTag);
   assert.ok(!(await exists(layout.next)), '-new was moved into place');

@@ -53,7 +53,7 @@ test('a failing update script (5.30) rolls back; the original is identical to th
   const before = await fingerprint(node, node.config.paths.dataDir, 'old');
 
   const { error, report, handle } = await failedRun(h, node);
-  await recordHistory(handle, 'script-failure-rolled-back');
+  await recordHistory(h, handle, 'script-failure-rolled-back');
   assert.match(error.cause?.message ?? '', /step applyUpdates failed: update-5\.30-psql\.sql failed .*no_such_type/);
   assert.match(error.cause?.message ?? '', /rolled back/);
   assert.equal(report.outcome, 'rolled-back');

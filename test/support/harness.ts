@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities/context.js';
@@ -18,7 +19,7 @@ import { SEARCH_ATTRIBUTES, taskQueueFor, workflowIdFor, progressQuery, type Pha
 import { bundleWorkflows, createMigrationWorker } from '../../src/worker.js';
 import type { MigrationInput } from '../../src/workflows/migrate-dcm4che.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from './pg-binaries.js';
-import { startDevServer, type DevServer } from './temporal-server.js';
+import { startDevServer, temporalBinary, type DevServer } from './temporal-server.js';
 
 export interface Harness {
   server: DevServer;
@@ -127,9 +128,16 @@ const HISTORIES = fileURLToPath(new URL('../fixtures/histories/', import.meta.ur
 /**
  * With KM_RECORD_HISTORIES=1 (`npm run record-histories`), keeps a finished run's history as a
  * fixture for the replay test, which then guards the workflow code against non-determinism.
+ * Written by the temporal CLI, in the JSON form sites get from `temporal workflow show`.
  */
-export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+export async function recordHistory(h: Harness, handle: WorkflowHandle, name: string): Promise<void> {
   if (!process.env.KM_RECORD_HISTORIES) return;
+  const { runId } = await handle.describe();
+  const { stdout } = await promisify(execFile)(
+    temporalBinary(),
+    ['workflow', 'show', '--workflow-id', handle.workflowId, '--run-id', runId, '--output', 'json', '--address', h.server.address],
+    { maxBuffer: 256 * 2 ** 20 },
+  );
   await fs.mkdir(HISTORIES, { recursive: true });
-  await fs.writeFile(path.join(HISTORIES, `${name}.json`), historyToJSON(await handle.fetchHistory()));
+  await fs.writeFile(path.join(HISTORIES, `${name}.json`), stdout);
 }
