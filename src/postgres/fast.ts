@@ -6,26 +6,10 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
-import { endStraySessions, quoteIdent, withClient } from './client.js';
+import { recreateDatabase, withClient } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter } from './meter.js';
-import type { DumpResult, TransferOptions } from './transfer.js';
-
-export const DUMP_ARGV = ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'];
-
-/** The images create the dcm4chee schema on first start: a load needs an empty database. */
-export async function recreateDatabase(endpoint: ServerEndpoint, credentials: DatabaseCredentials): Promise<void> {
-  await withClient(
-    endpoint,
-    credentials,
-    async (client) => {
-      await endStraySessions(client, credentials.name, '');
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(credentials.name)}`);
-      await client.query(`CREATE DATABASE ${quoteIdent(credentials.name)} OWNER ${quoteIdent(credentials.user)}`);
-    },
-    'postgres',
-  );
-}
+import { DUMP_ARGV, type DumpResult, type TransferOptions } from './transfer.js';
 
 export interface StreamTarget {
   server: string;

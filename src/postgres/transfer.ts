@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
-import { endStraySessions, quoteIdent, withClient } from './client.js';
+import { recreateDatabase } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
 
@@ -14,6 +14,9 @@ export interface DumpResult {
   bytes: number;
   sha256: string;
 }
+
+/** Plain SQL: custom format (-Fc) is known to fail on import. */
+export const DUMP_ARGV = ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'];
 
 export interface TransferOptions {
   onBytes: OnBytes;
@@ -36,7 +39,7 @@ export async function dumpToFile(runtime: ContainerRuntime, server: string, file
   writing.catch(() => stopDump.abort());
   const signal = opts.signal ? AbortSignal.any([opts.signal, stopDump.signal]) : stopDump.signal;
   try {
-    const result = await runtime.exec(server, ['pg_dump', '--format=plain', '--encoding=UTF8', '--no-password'], { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
+    const result = await runtime.exec(server, DUMP_ARGV, { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
       await writing;
       throw err;
     });
@@ -69,16 +72,7 @@ export async function restoreFromFile(
   dump: { file: string; sha256: string },
   opts: TransferOptions,
 ): Promise<{ bytes: number }> {
-  await withClient(
-    endpoint,
-    credentials,
-    async (client) => {
-      await endStraySessions(client, credentials.name, '');
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(credentials.name)}`);
-      await client.query(`CREATE DATABASE ${quoteIdent(credentials.name)} OWNER ${quoteIdent(credentials.user)}`);
-    },
-    'postgres',
-  );
+  await recreateDatabase(endpoint, credentials);
   const m = meter(opts.onBytes);
   let read = { bytes: 0, sha256: '' };
   const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream), {
