@@ -12,6 +12,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { approveSwapUpdate, progressQuery, resolveUpdate } from '../../src/shared.js';
 import { demoNode, fingerprint, recordHistory, startHarness, startMigration, tempDir, waitForPhase, withWorker, type Harness } from '../support/harness.js';
+import { CLUSTER_STEPS, failFirst, STEP_FAULTS } from '../support/faults.js';
 import { kaapanaDeployments, startKubeStandin, type KubeStandin } from '../support/kube-standin.js';
 import { startSlapd, type TestSlapd } from '../support/slapd.js';
 
@@ -129,3 +130,29 @@ test('an LDAP step that keeps failing, resolved with rollback: the original is b
   assert.equal(kept.length, 1, 'the migrated directory is kept for diagnosis');
   assert.equal((await fs.readFile(path.join(path.dirname(layout.original), kept[0]!, 'PG_VERSION'), 'utf8')).trim(), '15');
 });
+
+/** A cluster step failing for good: before the swap it rolls back by itself, after it on `resolve rollback`. */
+for (const step of CLUSTER_STEPS) {
+  const key = STEP_FAULTS[step];
+  test(`${step} failing for good (${key}) ends with the original back and the applications restored`, async () => {
+    const node = await clusterNode(`cluster-${step}`);
+    const before = await fingerprint(node, node.config.paths.dataDir, 'old');
+    const handle = await startMigration(h, node);
+    const afterSwap = step === 'redeploy' || step === 'ldapUpdate' || step === 'restartPods';
+    const error = await withWorker(h, node.config.node, async () => {
+      if (afterSwap) {
+        await waitForPhase(handle, 'awaiting-approval', 180_000);
+        await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'admin' }] });
+        await waitForPhase(handle, 'awaiting-resolution', 180_000);
+        await handle.executeUpdate(resolveUpdate, { args: ['rollback'] });
+      }
+      return handle.result().then(() => undefined, (e: unknown) => e);
+    }, undefined, failFirst(key));
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: injected fault at ${key}.*(rolled back|nothing was changed)`));
+    assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), before);
+    for (const app of ['dcm4chee', 'postgres-dcm4che']) assert.equal(kube.deployment(app)?.spec.replicas, 1, `${app} runs again`);
+    const kept = (await fs.readdir(path.dirname(node.config.paths.dataDir))).filter((f) => f.startsWith('postgres-dcm4che-failed-'));
+    assert.equal(kept.length, afterSwap ? 1 : 0);
+  });
+}

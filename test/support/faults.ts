@@ -12,13 +12,14 @@ export function activityKey(type: string, args: unknown[]): string {
 }
 
 /**
- * Where each step can be made to fail. 'cluster': a Kubernetes step (faulted in the cluster
- * tests); 'gate': the approval gate (its fault is the timeout).
+ * Where each step can be made to fail: the activity invocation to fault. Cluster steps
+ * (CLUSTER_STEPS) are faulted in the cluster workflow test; 'gate': the approval gate, whose
+ * fault is the timeout.
  */
 export const STEP_FAULTS: Record<StepName, string> = {
   preflight: 'preflight',
-  stopApplications: 'cluster',
-  backupLdap: 'cluster',
+  stopApplications: 'stopApplications',
+  backupLdap: 'backupLdap',
   startOriginal: 'startServer:original',
   inventory: 'inventory:original',
   dumpOriginal: 'dump:original',
@@ -36,11 +37,14 @@ export const STEP_FAULTS: Record<StepName, string> = {
   awaitApproval: 'gate',
   swap: 'swap',
   removeWork: 'removeWork',
-  redeploy: 'cluster',
-  ldapUpdate: 'cluster',
-  restartPods: 'cluster',
+  redeploy: 'redeploy:forward',
+  ldapUpdate: 'ldapCommand',
+  restartPods: 'restartPods',
   report: 'writeReport',
 };
+
+/** Steps that only a node with a cluster runs. */
+export const CLUSTER_STEPS: ReadonlySet<StepName> = new Set(['stopApplications', 'backupLdap', 'redeploy', 'ldapUpdate', 'restartPods']);
 
 /** The first invocation matching `key` fails for good; later ones (e.g. compensations) run. */
 export function failFirst(key: string): WorkerOptions['interceptors'] {
