@@ -85,14 +85,18 @@ export function createSwapActivities(deps: ActivityDeps) {
       }
     },
 
-    /** After the swap the 9.6 working copy has served its purpose. */
+    /**
+     * After the swap the 9.6 working copy has served its purpose, and no container or server
+     * record of this run may point at the directories any more.
+     */
     async removeWork(ctx: RunContext): Promise<string> {
       const { layout, runtime } = await envFor(deps, ctx);
-      const name = layout.serverName.work;
-      await runtime.stop(name);
-      await runtime.remove(name);
+      for (const name of Object.values(layout.serverName)) {
+        await runtime.stop(name);
+        await runtime.remove(name);
+      }
       await fs.rm(layout.work, { recursive: true, force: true });
-      return `removed ${layout.work}`;
+      return `removed ${layout.work} and this run's servers`;
     },
   };
 }

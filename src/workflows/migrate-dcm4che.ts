@@ -93,7 +93,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       },
     },
   );
-  // Signals cannot be refused: one that comes too early is ignored (and says so in the history's query).
+  // Signals cannot be refused: one that comes before the verification is ignored.
   wf.setHandler(approveSwapSignal, (a) => {
     if (progress.verified && !approval) approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
   });
