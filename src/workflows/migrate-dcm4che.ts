@@ -195,7 +195,12 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       skip('backupLdap', 'no cluster configured');
     }
 
-    onRollback('stop the original server', () => call('stopServer', 'stop the original server', ctx, 'original').then(() => 'stopped the original server'));
+    onRollback('stop the original server', () =>
+      // Patched: runs recorded before this change only stopped it, leaving its container behind.
+      wf.patched('rollback-removes-original-container')
+        ? call('discardServer', 'stop and remove the original server', ctx, 'original')
+        : call('stopServer', 'stop the original server', ctx, 'original').then(() => 'stopped the original server'),
+    );
     await step('startOriginal', `PostgreSQL 9.6 on ${plan.layout.original}, read-only sessions`, () => call('startServer', 'start the original (read-only)', ctx, 'original'));
     const before = await step('inventory', 'tables, row counts, checksums, applied versions', () => call('inventory', 'inventory of the original', ctx, 'original'), (r) =>
       `${Object.keys(r.inventory.tables).length} tables, ${r.inventory.guide.sopIuids.count} instances, ${r.inventory.guide.seriesIuids.count} series; at ${r.appliedVersions.at(-1) ?? '5.26'}`,
