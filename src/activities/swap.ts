@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Layout } from '../config/layout.js';
+import { fsyncPath } from '../fsync.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { envFor, fatal } from './context.js';
 
@@ -26,12 +27,7 @@ async function stateOf(layout: Layout): Promise<{ state: SwapState; seen: string
 
 async function renameDurably(from: string, to: string): Promise<void> {
   await fs.rename(from, to);
-  const parent = await fs.open(path.dirname(to), 'r');
-  try {
-    await parent.sync();
-  } finally {
-    await parent.close();
-  }
+  await fsyncPath(path.dirname(to));
 }
 
 export function createSwapActivities(deps: ActivityDeps) {

@@ -9,6 +9,7 @@ import { ExecFailed } from '../runtime/port.js';
 import { recreateDatabase, withClient } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter } from './meter.js';
+import { fsyncPath } from '../fsync.js';
 import { DUMP_ARGV, type DumpResult, type TransferOptions } from './transfer.js';
 
 export interface StreamTarget {
@@ -145,15 +146,6 @@ export async function syncTree(dir: string): Promise<number> {
     await fsyncPath(current);
   }
   return files;
-}
-
-async function fsyncPath(p: string): Promise<void> {
-  const handle = await fs.open(p, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Changes on every boot: fsync=off data that a crash could have lost was written in another boot. */

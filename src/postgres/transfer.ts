@@ -8,6 +8,7 @@ import { ExecFailed } from '../runtime/port.js';
 import { recreateDatabase } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
+import { fsyncPath } from '../fsync.js';
 
 export interface DumpResult {
   file: string;
@@ -46,11 +47,9 @@ export async function dumpToFile(runtime: ContainerRuntime, server: string, file
     m.stream.end();
     await writing;
     if (result.exitCode !== 0) throw new ExecFailed('pg_dump', result.exitCode, result.stderr);
-    const handle = await fs.open(partial, 'r');
-    await handle.sync();
-    await handle.close();
+    await fsyncPath(partial);
     await fs.rename(partial, file);
-    await syncDir(path.dirname(file));
+    await fsyncPath(path.dirname(file));
     return { file, ...m.digest() };
   } catch (err) {
     m.stream.destroy();
@@ -90,13 +89,4 @@ export async function restoreFromFile(
 
 export class DumpChanged extends Error {
   override name = 'DumpChanged';
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

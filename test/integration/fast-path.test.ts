@@ -18,7 +18,8 @@ import type { MigrationReport } from '../../src/report/types.js';
 import type { ContainerRuntime, ExecIO } from '../../src/runtime/port.js';
 import { approveSwapUpdate } from '../../src/shared.js';
 import { equivalence, snapshot } from '../support/equivalence.js';
-import { asActivity, fastActivities, runFastSequence, type Variant } from '../support/fast-sequence.js';
+import { createActivities } from '../../src/activities/index.js';
+import { asActivity, runFastSequence, type Variant } from '../support/fast-sequence.js';
 import { demoNode, recordHistory, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 const INSTANCES = 10_000;
@@ -112,7 +113,7 @@ test('the streamed dump and restore commits nothing and names no backup when eit
 test('a bulk load from an earlier boot is discarded and loaded again; durability is restored', async () => {
   const node = await demoNode('fp-boot');
   const ctx: RunContext = { config: node.config, runTag: 'boot' };
-  const a = fastActivities(deps);
+  const a = createActivities(deps);
   const env = await envFor(deps, ctx);
   const settings = await asActivity(() => a.prepareBulkLoad(ctx));
   assert.equal(settings.fsync, 'off');

@@ -2,13 +2,7 @@
 // context: shared by the fast-path test and the benchmark (which runs it in a child process).
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps, RunContext } from '../../src/activities/context.js';
-import { createFastActivities } from '../../src/activities/fast.js';
-import { createInventoryActivities } from '../../src/activities/inventory.js';
-import { createPreflightActivities } from '../../src/activities/preflight.js';
-import { createServerActivities } from '../../src/activities/servers.js';
-import { createTransferActivities } from '../../src/activities/transfer.js';
-import { createUpdateActivities } from '../../src/activities/updates.js';
-import { createVerifyActivities } from '../../src/activities/verify.js';
+import { createActivities } from '../../src/activities/index.js';
 
 /** direct: (i) only, the dump file restored into 15; stream: (i)+(ii); bulk: (i)+(ii)+(iii). */
 export type Variant = 'direct' | 'stream' | 'bulk';
@@ -18,25 +12,13 @@ export interface Phase {
   ms: number;
 }
 
-export function fastActivities(deps: ActivityDeps) {
-  return {
-    ...createPreflightActivities(deps),
-    ...createServerActivities(deps),
-    ...createInventoryActivities(deps),
-    ...createTransferActivities(deps),
-    ...createUpdateActivities(deps),
-    ...createVerifyActivities(deps),
-    ...createFastActivities(deps),
-  };
-}
-
 /** Runs `fn` as an activity would run (Context.current() works inside). */
 export async function asActivity<T>(fn: () => Promise<T>): Promise<T> {
   return (await new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 }).run(fn)) as T;
 }
 
 export async function runFastSequence(deps: ActivityDeps, ctx: RunContext, variant: Variant): Promise<{ phases: Phase[]; dumpBytes: number }> {
-  const a = fastActivities(deps);
+  const a = createActivities(deps);
   const phases: Phase[] = [];
   async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const started = Date.now();
