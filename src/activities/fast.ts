@@ -3,6 +3,7 @@
 // hold until restoreDurability; the updates (applyUpdate with role 'new') run in between.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { readJsonIfPresent } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, syncTree } from '../postgres/fast.js';
 import type { DumpResult } from '../postgres/transfer.js';
@@ -19,14 +20,7 @@ interface Marker {
 
 const markerFile = (env: Env) => path.join(env.layout.runDir, 'bulk-load-new.json');
 
-async function readMarker(env: Env): Promise<Marker | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(markerFile(env), 'utf8')) as Marker;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
+const readMarker = (env: Env) => readJsonIfPresent<Marker>(markerFile(env));
 
 /**
  * Under fsync=off only an OS crash loses data; the boot id tells whether one happened since the

@@ -6,6 +6,7 @@ import type { ActivityDeps, RunContext } from './context.js';
 import { envFor, fatal } from './context.js';
 import type { Layout } from '../config/layout.js';
 import { ConfigError } from '../config/load.js';
+import { exists } from '../files.js';
 
 export interface SpaceCheck {
   dir: string;
@@ -148,7 +149,3 @@ async function checkSpace(needs: { dir: string; bytes: number; for: string }[]):
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(() => true, () => false);
-}

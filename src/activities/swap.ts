@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Layout } from '../config/layout.js';
-import { fsyncPath } from '../fsync.js';
+import { fsyncPath } from '../files.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { envFor, fatal } from './context.js';
 

@@ -9,7 +9,7 @@ import { ExecFailed } from '../runtime/port.js';
 import { recreateDatabase, withClient } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter } from './meter.js';
-import { fsyncPath } from '../fsync.js';
+import { fsyncPath } from '../files.js';
 import { DUMP_ARGV, type DumpResult, type TransferOptions } from './transfer.js';
 
 export interface StreamTarget {

@@ -8,7 +8,7 @@ import { ExecFailed } from '../runtime/port.js';
 import { recreateDatabase } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
-import { fsyncPath } from '../fsync.js';
+import { fsyncPath } from '../files.js';
 
 export interface DumpResult {
   file: string;

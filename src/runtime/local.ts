@@ -20,6 +20,7 @@ import type {
 import { ExecFailed } from './port.js';
 import { quoteIdent } from '../postgres/client.js';
 import { alive } from './process.js';
+import { exists, readJsonIfPresent } from '../files.js';
 
 export interface LocalImage {
   binDir: string;
@@ -67,14 +68,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     await fs.chown(dir, uid, gid);
   }
 
-  async function readRecord(name: string): Promise<ServerRecord | undefined> {
-    try {
-      return JSON.parse(await fs.readFile(recordFile(name), 'utf8')) as ServerRecord;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-  }
+  const readRecord = (name: string) => readJsonIfPresent<ServerRecord>(recordFile(name));
 
   async function mustRecord(name: string): Promise<ServerRecord> {
     const record = await readRecord(name);
@@ -314,10 +308,6 @@ async function mustExecute(file: string, key: string): Promise<void> {
   } catch {
     throw new Error(`${key}: ${file} is missing or not executable`);
   }
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(() => true, () => false);
 }
 
 async function nonEmptyDir(dir: string): Promise<boolean> {
