@@ -1,12 +1,12 @@
-// Children of the benchmark: TypeScript entry points run by node under tsx, each reporting its own
-// peak resident set (VmHWM) so the figure is the worker's, not the benchmark's.
+// Children of the benchmark: TypeScript entry points run by node under tsx, and the peak resident
+// set (VmHWM) of a child, so the figure is the worker's, not the benchmark's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-/** Peak resident set of this process so far, in bytes (Linux). */
-export function peakRss(): number {
-  const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+/** Peak resident set of a running process so far, in bytes (Linux). */
+export function peakRssOf(pid: number): number {
+  const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return kb ? Number(kb[1]) * 1024 : Number.NaN;
 }
 

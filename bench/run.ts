@@ -1,25 +1,28 @@
 // `npm run bench`: the guide's commands (bash baseline), the workflow in guide mode and the fast
 // path variants, side by side on the same machine and servers, at each size; results in BENCHMARKS.md.
-// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,direct,stream,bulk] [--root DIR] [--out FILE]
+// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,guide-counts,fast,fast-counts,direct,stream,bulk] [--root DIR] [--out FILE]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpus, totalmem } from 'node:os';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { serverSpec, type Env } from '../src/activities/context.js';
 import { layoutFor } from '../src/config/layout.js';
+import type { MigrationConfig } from '../src/config/schema.js';
 import { selectUpdateScripts } from '../src/plan/scripts.js';
 import type { MigrationReport } from '../src/report/types.js';
 import { createLocalRuntime } from '../src/runtime/local.js';
 import { approveSwapUpdate } from '../src/shared.js';
 import type { Phase, Variant } from '../test/support/fast-sequence.js';
+import { deployedWorkerCommand } from '../test/support/deployed-worker.js';
 import { startHarness, startMigration, waitForPhase, type Harness } from '../test/support/harness.js';
 import { equivalence, snapshot, type Snapshot } from '../test/support/equivalence.js';
 import { copyNode, SEED, templateNode, type BenchNode } from './nodes.js';
-import { startChild } from './proc.js';
-import { renderPhases, renderTable, type Result } from './table.js';
+import { peakRssOf, startChild } from './proc.js';
+import { renderPhases, renderRatios, renderTable, type Result } from './table.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RUN_TAG = 'bench';
@@ -28,14 +31,17 @@ const HOUR = 3_600_000;
 const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '100000,1000000' },
-    modes: { type: 'string', default: 'baseline,guide,direct,stream,bulk' },
+    modes: { type: 'string', default: 'baseline,guide,guide-counts,fast,fast-counts' },
     root: { type: 'string', default: path.join(here, '..', '.state', 'bench') },
     out: { type: 'string', default: path.join(here, '..', 'BENCHMARKS.md') },
+    /** Runs per mode and size; the run with the median total is reported (this machine is noisy). */
+    repeat: { type: 'string', default: '1' },
   },
 });
 const sizes = args.sizes.split(',').map(Number);
 const modes = args.modes.split(',');
 const root = path.resolve(args.root);
+const repeat = Math.max(1, Number(args.repeat));
 const VARIANTS: Variant[] = ['direct', 'stream', 'bulk'];
 
 function envOf(node: BenchNode): Env {
@@ -78,52 +84,83 @@ async function baseline(node: BenchNode, instances: number): Promise<[Result, st
   return [{ mode: 'baseline', instances, phases, totalMs: phases.reduce((t, p) => t + p.ms, 0), dumpBytes }, layout.next];
 }
 
-/** (b) the workflow in guide mode, its worker a child process; the wait for approval is not counted. */
-async function guide(h: Harness, bundleFile: string, node: BenchNode, instances: number): Promise<[Result, string]> {
-  const worker = startChild(path.join(here, 'worker-child.ts'), [h.server.address, node.config.node, bundleFile]);
-  if ((await worker.nextLine()) !== 'ready') throw new Error('the worker did not start');
+/**
+ * (b) the workflow, run by the built worker started as the systemd unit starts it (node options
+ * and environment read from the unit); the wait for approval is not counted.
+ */
+async function workflow(h: Harness, node: BenchNode, instances: number, label: string, overrides: Partial<MigrationConfig>): Promise<[Result, string]> {
+  const { nodeOptions, env } = deployedWorkerCommand();
+  const worker = spawn(process.execPath, [...nodeOptions, path.join(here, '..', 'dist', 'workers', 'main.js'), '--node', node.config.node], {
+    env: { ...process.env, ...env, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: 'default' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = once(worker, 'close');
+  // The worker logs JSON lines on stderr; only its warnings and errors are passed on.
+  const lines = createInterface({ input: worker.stderr! });
+  lines.on('line', (line) => (JSON.parse(line) as { level: number }).level >= 40 && process.stderr.write(`${line}\n`));
+  const ready = new Promise<void>((resolve, reject) => {
+    lines.on('line', (line) => line.includes('worker started') && resolve());
+    void exited.then(() => reject(new Error('the worker exited before it started')));
+  });
+  await ready;
   const started = Date.now();
-  const handle = await startMigration(h, node);
+  const handle = await startMigration(h, { ...node, config: { ...node.config, ...overrides } });
   await waitForPhase(handle, 'awaiting-approval', 2 * HOUR);
   await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'bench' }] });
   const report = (await handle.result()) as MigrationReport;
   const wall = Date.now() - started;
-  worker.process.kill('SIGTERM');
-  const { peakRss } = JSON.parse(await worker.nextLine()) as { peakRss: number };
-  await worker.exited;
+  // The high-water mark of the worker's resident set over the whole run, read before it stops.
+  const peakRss = peakRssOf(worker.pid!);
+  worker.kill('SIGTERM');
+  await exited;
   const waited = report.steps.find((s) => s.step === 'awaitApproval')?.ms ?? 0;
   const phases = report.steps.filter((s) => s.status === 'ok' && s.step !== 'awaitApproval').map((s) => ({ name: s.step, ms: s.ms }));
-  return [{ mode: 'guide', instances, phases, totalMs: wall - waited, peakRss, dumpBytes: report.dumps.map((d) => d.bytes) }, layoutFor(node.config, report.runTag).original];
+  return [{ mode: label, instances, phases, totalMs: wall - waited, peakRss, dumpBytes: report.dumps.map((d) => d.bytes) }, layoutFor(node.config, report.runTag).original];
 }
 
-/** (c) a fast-path variant, run as the workflow would order its activities, in a child process. */
+/**
+ * (c) a building block of the fast path on its own (no Temporal), run as the workflow orders its
+ * activities, in a child process under tsx: what each of direct, stream and bulk adds.
+ */
 async function fast(variant: Variant, node: BenchNode, instances: number): Promise<[Result, string]> {
   const child = startChild(path.join(here, 'fast-child.ts'), [node.configFile, RUN_TAG, variant]);
-  const out = JSON.parse(await child.nextLine()) as { phases: Phase[]; dumpBytes: number; peakRss: number };
+  const out = JSON.parse(await child.nextLine()) as { phases: Phase[]; dumpBytes: number };
   if ((await child.exited) !== 0) throw new Error(`fast-child ${variant} failed`);
-  const result: Result = { mode: `fast-${variant}`, instances, phases: out.phases, totalMs: out.phases.reduce((t, p) => t + p.ms, 0), peakRss: out.peakRss, dumpBytes: [out.dumpBytes] };
+  const result: Result = { mode: `blocks-${variant}`, instances, phases: out.phases, totalMs: out.phases.reduce((t, p) => t + p.ms, 0), dumpBytes: [out.dumpBytes] };
   return [result, envOf(node).layout.next];
 }
 
+/** Workflow runs by mode name: the configuration each one changes. */
+const WORKFLOW_MODES: Record<string, Partial<MigrationConfig>> = {
+  guide: {},
+  'guide-counts': { verification: 'counts' },
+  fast: { mode: 'fast' },
+  'fast-counts': { mode: 'fast', verification: 'counts' },
+};
+
 const results: Result[] = [];
-const h = modes.includes('guide') ? await startHarness() : undefined;
-const bundleFile = path.join(root, 'workflow-bundle.json');
-if (h) {
-  await fs.mkdir(root, { recursive: true });
-  await fs.writeFile(bundleFile, JSON.stringify(h.bundle));
-}
+const h = modes.some((m) => m in WORKFLOW_MODES) ? await startHarness() : undefined;
 try {
   for (const instances of sizes) {
     const template = await templateNode(root, instances);
     const outcomes: [Result, BenchNode, string][] = [];
     const measure = async (label: string, fn: (node: BenchNode) => Promise<[Result, string]>) => {
-      const node = await copyNode(root, template, `${label}-${instances}`, instances);
-      const [result, dir] = await fn(node);
-      console.error(`${instances} ${result.mode}: ${(result.totalMs / 1000).toFixed(1)} s`);
-      outcomes.push([result, node, dir]);
+      const runs: [Result, BenchNode, string][] = [];
+      for (let i = 0; i < repeat; i++) {
+        const node = await copyNode(root, template, `${label}-${instances}-${i}`, instances);
+        const [result, dir] = await fn(node);
+        console.error(`${instances} ${result.mode}: ${(result.totalMs / 1000).toFixed(1)} s`);
+        runs.push([result, node, dir]);
+      }
+      runs.sort(([a], [b]) => a.totalMs - b.totalMs);
+      const median = runs[Math.floor((runs.length - 1) / 2)]!;
+      for (const [, node] of runs.filter((r) => r !== median)) await fs.rm(node.dir, { recursive: true, force: true });
+      outcomes.push(median);
     };
     if (modes.includes('baseline')) await measure('base', (n) => baseline(n, instances));
-    if (h) await measure('guide', (n) => guide(h, bundleFile, n, instances));
+    for (const [label, overrides] of Object.entries(WORKFLOW_MODES).filter(([m]) => h && modes.includes(m))) {
+      await measure(label, (n) => workflow(h!, n, instances, label, overrides));
+    }
     for (const v of VARIANTS.filter((m) => modes.includes(m))) await measure(v, (n) => fast(v, n, instances));
 
     const reference = outcomes.find(([r]) => r.mode === 'guide');
@@ -139,25 +176,32 @@ try {
   await h?.close();
 }
 
-const command = `npm run bench -- --sizes ${sizes.join(',')} --modes ${modes.join(',')}`;
+const command = `npm run bench -- --sizes ${sizes.join(',')} --modes ${modes.join(',')}${repeat > 1 ? ` --repeat ${repeat}` : ''}`;
 const markdown = `# Benchmarks
 
 Produced by \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM,
 PostgreSQL 9.6.24 and 15 from the local runtime, demo nodes seeded with seed ${SEED}.
 
-Times are wall-clock seconds. *baseline*: \`bench/guide-baseline.sh\` (the guide's pg_dump/psql commands) plus
-starting and stopping the three servers. *guide*: the workflow in guide mode (real Temporal dev server, worker as a
-child process), from start to result without the wait for approval. *fast-direct*: no 9.6 work copy, dump file
-restored into 15, updates on 15. *fast-stream*: the dump feeds the backup file and the restore in one pass.
-*fast-bulk*: stream plus bulk-load settings on the new server until restoreDurability. "checks" are the inventories
-and verifications; "equal to guide" compares schema-only dumps and every table's row count and checksum with the
-guide mode's result.
+Times are wall-clock seconds${repeat > 1 ? `, the median of ${repeat} runs per mode and size` : ''}. *baseline*: \`bench/guide-baseline.sh\` (the guide's
+pg_dump/psql commands) plus starting and stopping the three servers. The workflow modes run on a real Temporal dev
+server with the built worker started as \`deploy/kaapana-migrate-worker.service\` starts it (its node options and
+environment), from start to result without the wait for approval: *guide* (the default: 9.6 working copy,
+\`verification: checksums\`), *guide-counts* (\`verification: counts\`), *fast* (\`mode: fast\`: one dump streamed into
+PostgreSQL 15 under bulk-load settings, updates there), *fast-counts*. *blocks-direct/stream/bulk*: the fast path's
+building blocks alone, without Temporal (dump file restored into 15; dump streamed; streamed under bulk-load
+settings). "checks" are the inventories and verifications; "equal to guide" compares schema-only dumps and every
+table's row count and checksum with the guide mode's result. "worker peak RSS" is the worker process's VmHWM.
 
 ${renderTable(results)}
 
 Phases (seconds):
 
 ${renderPhases(results)}
+
+Ratios:
+
+${renderRatios(results)}
 `;
 await fs.writeFile(args.out, markdown);
 console.log(renderTable(results));
+console.log(`\nRatios:\n${renderRatios(results)}`);

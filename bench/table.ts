@@ -54,3 +54,26 @@ export function renderTable(results: Result[]): string {
 export function renderPhases(results: Result[]): string {
   return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${s(p.ms)}`).join(', ')}`).join('\n');
 }
+
+/**
+ * The figures the targets are about, one line per mode: time against the baseline at each size,
+ * and how time grows from the smallest to the largest size against how the size grows.
+ */
+export function renderRatios(results: Result[]): string {
+  const sizes = [...new Set(results.map((r) => r.instances))].sort((a, b) => a - b);
+  const modes = [...new Set(results.map((r) => r.mode))];
+  const lines: string[] = [];
+  for (const mode of modes) {
+    const atSize = sizes.map((n) => {
+      const r = results.find((x) => x.mode === mode && x.instances === n);
+      const base = results.find((x) => x.mode === 'baseline' && x.instances === n);
+      return r && base ? `${(r.totalMs / base.totalMs).toFixed(2)}× baseline at ${n}` : undefined;
+    });
+    const first = results.find((x) => x.mode === mode && x.instances === sizes[0]);
+    const last = results.find((x) => x.mode === mode && x.instances === sizes.at(-1));
+    const growth = first && last && first !== last ? `; time ×${(last.totalMs / first.totalMs).toFixed(1)} for size ×${(last.instances / first.instances).toFixed(0)}` : '';
+    const rss = results.filter((x) => x.mode === mode && x.peakRss !== undefined).map((x) => mib(x.peakRss!));
+    lines.push(`- ${mode}: ${atSize.filter(Boolean).join(', ') || 'no baseline'}${growth}${rss.length ? `; worker peak RSS ${rss.join(' / ')}` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -110,6 +110,11 @@ export const configSchema = z
      * fast: one dump streamed straight into PostgreSQL 15 under bulk-load settings, updates there.
      */
     mode: z.enum(['guide', 'fast']).default('guide'),
+    /**
+     * checksums: every table's rows and a content checksum, and the guide's columns checksummed.
+     * counts: row counts only (the guide's own check), for sites that accept the lesser proof.
+     */
+    verification: z.enum(['checksums', 'counts']).default('checksums'),
     approval: z
       .object({
         /** How long the gate waits before rolling back; absent: wait for ever. */

@@ -105,6 +105,8 @@ export const BULK_LOAD_SETTINGS: Record<string, string> = {
   max_wal_size: '8GB',
   checkpoint_timeout: '1h',
   maintenance_work_mem: '512MB',
+  // The updates rewrite whole tables with all their indexes: a larger cache saves re-reads.
+  shared_buffers: '1GB',
 };
 
 /** Sets (or with `undefined`, resets) the settings in postgresql.auto.conf; they apply at the next start. */

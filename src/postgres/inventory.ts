@@ -4,9 +4,15 @@ import { queryRows, quoteIdent } from './client.js';
 
 export interface Fingerprint {
   count: number;
-  /** Order-independent sum of per-value md5 prefixes: streams on the server, no sort needed. */
+  /**
+   * Order-independent sum of per-value md5 prefixes: streams on the server, no sort needed.
+   * Empty when the inventory counts only.
+   */
   checksum: string;
 }
+
+/** What an inventory reads: every value (checksums) or just the number of rows (counts). */
+export type Verification = 'checksums' | 'counts';
 
 export interface Inventory {
   serverVersion: string;
@@ -30,19 +36,12 @@ export async function listTables(client: pg.Client): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-async function fingerprintTable(client: pg.Client, table: string): Promise<Fingerprint> {
-  const [row] = await queryRows<{ count: string; checksum: string }>(
-    client,
-    `SELECT count(*)::text AS count, ${HASH('t::text')} AS checksum FROM public.${quoteIdent(table)} t`,
-  );
-  return { count: Number(row!.count), checksum: row!.checksum };
-}
-
-async function fingerprintColumn(client: pg.Client, table: string, column: string): Promise<Fingerprint> {
-  const [row] = await queryRows<{ count: string; checksum: string }>(
-    client,
-    `SELECT count(${quoteIdent(column)})::text AS count, ${HASH(`${quoteIdent(column)}::text`)} AS checksum FROM public.${quoteIdent(table)}`,
-  );
+/** Whole rows, or the non-null values of one column: their number and, at 'checksums', their checksum. */
+async function fingerprint(client: pg.Client, table: string, column: string | undefined, level: Verification): Promise<Fingerprint> {
+  const value = column === undefined ? 't' : quoteIdent(column);
+  const counted = column === undefined ? '*' : value;
+  const checksum = level === 'checksums' ? HASH(`${value}::text`) : `''`;
+  const [row] = await queryRows<{ count: string; checksum: string }>(client, `SELECT count(${counted})::text AS count, ${checksum} AS checksum FROM public.${quoteIdent(table)} t`);
   return { count: Number(row!.count), checksum: row!.checksum };
 }
 
@@ -58,8 +57,17 @@ const STABLE_TEXT = [
   `SET bytea_output = hex`,
 ];
 
-export async function takeInventory(client: pg.Client, onTable?: (table: string, done: number, total: number) => void): Promise<Inventory> {
+export interface InventoryOptions {
+  level?: Verification;
+  /** Parallel workers per scan (PostgreSQL 9.6 defaults to none): the scans are CPU-bound. */
+  parallelWorkers?: number;
+  onTable?: (table: string, done: number, total: number) => void;
+}
+
+export async function takeInventory(client: pg.Client, opts: InventoryOptions = {}): Promise<Inventory> {
+  const level = opts.level ?? 'checksums';
   for (const set of STABLE_TEXT) await client.query(set);
+  await client.query(`SET max_parallel_workers_per_gather = ${Math.max(0, Math.trunc(opts.parallelWorkers ?? 0))}`);
   const [meta] = await queryRows<{ version: string; bytes: string; tables: string }>(
     client,
     `SELECT current_setting('server_version') AS version, pg_database_size(current_database())::text AS bytes,
@@ -72,8 +80,8 @@ export async function takeInventory(client: pg.Client, onTable?: (table: string,
   }
   const tables: Record<string, Fingerprint> = {};
   for (const [i, name] of names.entries()) {
-    tables[name] = await fingerprintTable(client, name);
-    onTable?.(name, i + 1, names.length);
+    tables[name] = await fingerprint(client, name, undefined, level);
+    opts.onTable?.(name, i + 1, names.length);
   }
   return {
     serverVersion: meta!.version,
@@ -81,9 +89,9 @@ export async function takeInventory(client: pg.Client, onTable?: (table: string,
     tableBytes: Number(meta!.tables),
     tables,
     guide: {
-      seriesIuids: await fingerprintColumn(client, 'series', 'series_iuid'),
-      sopIuids: await fingerprintColumn(client, 'instance', 'sop_iuid'),
-      storagePaths: await fingerprintColumn(client, 'location', 'storage_path'),
+      seriesIuids: await fingerprint(client, 'series', 'series_iuid', level),
+      sopIuids: await fingerprint(client, 'instance', 'sop_iuid', level),
+      storagePaths: await fingerprint(client, 'location', 'storage_path', level),
     },
   };
 }

@@ -1,9 +1,16 @@
 // Markdown rendering of the report.
+import type { Fingerprint } from '../postgres/inventory.js';
 import type { MigrationReport } from './types.js';
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** An inventory taken at verification 'counts' carries no checksums. */
+function compareContent(before: Fingerprint, after: Fingerprint, same: string, differs: string): string {
+  if (!before.checksum || !after.checksum) return 'not checksummed (verification: counts)';
+  return before.checksum === after.checksum ? same : differs;
+}
 
 export function renderMarkdown(r: MigrationReport): string {
   const out: string[] = [];
@@ -27,7 +34,7 @@ export function renderMarkdown(r: MigrationReport): string {
     for (const name of names) {
       const before = r.tablesBefore[name];
       const after = r.tablesAfter?.[name];
-      const content = !before || !after ? (before ? 'not in result' : 'added by the updates') : before.checksum === after.checksum ? 'identical' : 'changed by the updates';
+      const content = !before || !after ? (before ? 'not in result' : 'added by the updates') : compareContent(before, after, 'identical', 'changed by the updates');
       out.push(`| ${name} | ${before?.count ?? '—'} | ${after?.count ?? '—'} | ${content} |`);
     }
     out.push('');
@@ -36,7 +43,7 @@ export function renderMarkdown(r: MigrationReport): string {
     out.push("## The guide's figures", '', '| figure | before | after | checksum equal |', '|---|---:|---:|---|');
     for (const [key, before] of Object.entries(r.guideBefore)) {
       const after = r.guideAfter?.[key];
-      out.push(`| ${key} | ${before.count} | ${after?.count ?? '—'} | ${after ? (after.checksum === before.checksum ? 'yes' : 'NO') : '—'} |`);
+      out.push(`| ${key} | ${before.count} | ${after?.count ?? '—'} | ${after ? compareContent(before, after, 'yes', 'NO') : '—'} |`);
     }
     out.push('');
   }

@@ -202,7 +202,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
         : call('stopServer', 'stop the original server', ctx, 'original').then(() => 'stopped the original server'),
     );
     await step('startOriginal', `PostgreSQL 9.6 on ${plan.layout.original}, read-only sessions`, () => call('startServer', 'start the original (read-only)', ctx, 'original'));
-    const before = await step('inventory', 'tables, row counts, checksums, applied versions', () => call('inventory', 'inventory of the original', ctx, 'original'), (r) =>
+    const before = await step('inventory', `tables, row counts${config.verification === 'checksums' ? ', checksums' : ''}, applied versions`, () => call('inventory', 'inventory of the original', ctx, 'original'), (r) =>
       `${Object.keys(r.inventory.tables).length} tables, ${r.inventory.guide.sopIuids.count} instances, ${r.inventory.guide.seriesIuids.count} series; at ${r.appliedVersions.at(-1) ?? '5.26'}`,
     );
     report.tablesBefore = before.inventory.tables;

@@ -62,3 +62,21 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
   const progress = await handle.query(progressQuery).catch(() => undefined);
   if (progress) assert.equal(progress.phase, 'completed');
 });
+
+test('verification: counts migrates with row counts per table and says the content was not checksummed', async () => {
+  const demo = await demoNode('counts');
+  const node = { ...demo, config: { ...demo.config, verification: 'counts' as const } };
+  const handle = await startMigration(h, node);
+  const report = await withWorker(h, node.config.node, async () => {
+    await waitForPhase(handle, 'awaiting-approval');
+    await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'admin' }] });
+    return (await handle.result()) as MigrationReport;
+  });
+  assert.equal(report.outcome, 'completed');
+  assert.equal(report.tablesBefore?.instance?.count, 2000);
+  assert.equal(report.tablesAfter?.instance?.count, 2000);
+  for (const facts of [...Object.values(report.tablesBefore ?? {}), ...Object.values(report.guideAfter ?? {})]) assert.equal(facts.checksum, '');
+  assert.equal(report.guideAfter?.sopIuids.count, 2000);
+  const markdown = await fs.readFile(layoutFor(node.config, report.runTag).report.markdown, 'utf8');
+  assert.match(markdown, /\| instance \| 2000 \| 2000 \| not checksummed \(verification: counts\) \|/);
+});
