@@ -3,15 +3,13 @@
 // original directory aside.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createDemoNode, DEMO_PASSWORD_FILE, type DemoNode } from '../src/demo/node.js';
-import { run } from '../src/demo/binaries.js';
+import { createDemoNode } from '../src/demo/node.js';
+import { copyLiveDirectory, type SeededNode } from '../test/support/node-template.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../test/support/pg-binaries.js';
 
 export const SEED = 1;
 
-export interface BenchNode extends DemoNode {
-  dir: string;
-}
+export type BenchNode = SeededNode;
 
 async function node(dir: string, instances: number, name: string): Promise<BenchNode> {
   await fs.mkdir(dir, { recursive: true, mode: 0o711 });
@@ -29,10 +27,7 @@ export function templateNode(root: string, instances: number): Promise<BenchNode
 export async function copyNode(root: string, template: BenchNode, label: string, instances: number): Promise<BenchNode> {
   const dir = path.join(root, label);
   await fs.rm(dir, { recursive: true, force: true });
-  const dataDir = path.join(dir, path.relative(template.dir, template.config.paths.dataDir));
-  await fs.mkdir(path.dirname(dataDir), { recursive: true, mode: 0o711 });
-  // cp -a keeps the server user's ownership and the 0700 mode PostgreSQL insists on.
-  await run(['cp', '-a', '--', template.config.paths.dataDir, dataDir]);
-  await fs.copyFile(path.join(template.dir, DEMO_PASSWORD_FILE), path.join(dir, DEMO_PASSWORD_FILE));
+  await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+  await copyLiveDirectory(template, dir);
   return node(dir, instances, label);
 }

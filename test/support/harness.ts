@@ -18,6 +18,7 @@ import { createLocalRuntime } from '../../src/runtime/local.js';
 import { SEARCH_ATTRIBUTES, taskQueueFor, workflowIdFor, progressQuery, type Phase, type Progress } from '../../src/shared.js';
 import { bundleWorkflows, createMigrationWorker } from '../../src/worker.js';
 import type { MigrationInput } from '../../src/workflows/migrate-dcm4che.js';
+import { copyLiveDirectory, sharedTemplate } from './node-template.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from './pg-binaries.js';
 import { startDevServer, temporalBinary, type DevServer } from './temporal-server.js';
 
@@ -75,9 +76,12 @@ export async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
+/** A demo node in a fresh directory; unless `dir` is given, its live directory is a copy of a seeded template. */
 export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode & { dir: string }> {
+  const options = { node: prefix, instances: 2_000, seed: 1, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts };
   const dir = opts.dir ?? (await tempDir(prefix));
-  const node = await createDemoNode({ node: prefix, instances: 2_000, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts, dir });
+  if (!opts.dir) await copyLiveDirectory(await sharedTemplate(options), dir);
+  const node = await createDemoNode({ ...options, dir });
   return { ...node, dir };
 }
 

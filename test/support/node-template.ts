@@ -1,0 +1,55 @@
+// Seeding a demo database takes seconds (initdb, init scripts, rows); copying a seeded live
+// directory takes a fraction of that. Tests and the benchmark seed each size once and copy it.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../src/demo/binaries.js';
+import { createDemoNode, DEMO_PASSWORD_FILE, type DemoNode } from '../../src/demo/node.js';
+
+export interface SeededNode extends DemoNode {
+  dir: string;
+}
+
+/** Copies the template's live directory (owner and 0700 kept) and its password into `dir`. */
+export async function copyLiveDirectory(template: SeededNode, dir: string): Promise<void> {
+  const dataDir = path.join(dir, path.relative(template.dir, template.config.paths.dataDir));
+  await fs.mkdir(path.dirname(dataDir), { recursive: true, mode: 0o711 });
+  await run(['cp', '-a', '--', template.config.paths.dataDir, dataDir]);
+  await fs.copyFile(path.join(template.dir, DEMO_PASSWORD_FILE), path.join(dir, DEMO_PASSWORD_FILE));
+}
+
+const demoDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'demo');
+
+/** Changes whenever what the seeding produces could change: its code, the old image's init scripts, the binaries. */
+async function seedingKey(parts: string[]): Promise<string> {
+  const hash = createHash('sha256').update(parts.join('\0'));
+  const initDir = path.join(demoDir, 'sql', 'old-init');
+  for (const file of [path.join(demoDir, 'seed.ts'), ...(await fs.readdir(initDir)).sort().map((f) => path.join(initDir, f))]) {
+    hash.update(await fs.readFile(file));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The seeded template for these options under the system's temp directory, made once and shared
+ * by the test files of a run (and later runs, while the key matches). Made under a temporary name
+ * and renamed, so a half-made template is never used.
+ */
+export async function sharedTemplate(opts: { instances: number; seed: number; oldBinDir: string; newBinDir: string }): Promise<SeededNode> {
+  const key = await seedingKey([String(opts.instances), String(opts.seed), opts.oldBinDir, opts.newBinDir]);
+  const dir = path.join(os.tmpdir(), `km-template-${opts.instances}-${key}`);
+  const open = (d: string) => createDemoNode({ ...opts, node: 'template', dir: d }).then((n) => ({ ...n, dir: d }));
+  if (await fs.stat(path.join(dir, DEMO_PASSWORD_FILE)).catch(() => undefined)) return open(dir);
+  const making = await fs.mkdtemp(`${dir}.making-`);
+  await fs.chmod(making, 0o711);
+  await open(making);
+  try {
+    await fs.rename(making, dir);
+  } catch {
+    // Another process made it meanwhile: use theirs.
+    await fs.rm(making, { recursive: true, force: true });
+  }
+  return open(dir);
+}
