@@ -59,7 +59,7 @@ const STABLE_TEXT = [
 
 export interface InventoryOptions {
   level?: Verification;
-  /** Parallel workers per scan (PostgreSQL 9.6 defaults to none): the scans are CPU-bound. */
+  /** Parallel workers per scan (PostgreSQL 9.6 defaults to none): the scans are CPU-bound. Absent: the server's default. */
   parallelWorkers?: number;
   onTable?: (table: string, done: number, total: number) => void;
 }
@@ -67,7 +67,7 @@ export interface InventoryOptions {
 export async function takeInventory(client: pg.Client, opts: InventoryOptions = {}): Promise<Inventory> {
   const level = opts.level ?? 'checksums';
   for (const set of STABLE_TEXT) await client.query(set);
-  await client.query(`SET max_parallel_workers_per_gather = ${Math.max(0, Math.trunc(opts.parallelWorkers ?? 0))}`);
+  if (opts.parallelWorkers !== undefined) await client.query(`SET max_parallel_workers_per_gather = ${Math.max(0, Math.trunc(opts.parallelWorkers))}`);
   const [meta] = await queryRows<{ version: string; bytes: string; tables: string }>(
     client,
     `SELECT current_setting('server_version') AS version, pg_database_size(current_database())::text AS bytes,

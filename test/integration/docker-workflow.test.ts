@@ -25,6 +25,7 @@ before(async () => {
 });
 after(async () => {
   await h?.close();
+  await engine?.stop();
 });
 
 test('migrates through Docker containers of the 9.6 and 15 images', { timeout: 400_000 }, async () => {
