@@ -13,6 +13,7 @@ import { serverSpec, type Env } from '../src/activities/context.js';
 import { layoutFor } from '../src/config/layout.js';
 import type { MigrationConfig } from '../src/config/schema.js';
 import { selectUpdateScripts } from '../src/plan/scripts.js';
+import type { DemoNode } from '../src/demo/node.js';
 import type { MigrationReport } from '../src/report/types.js';
 import { createLocalRuntime } from '../src/runtime/local.js';
 import { approveSwapUpdate } from '../src/shared.js';
@@ -20,7 +21,7 @@ import type { Phase, Variant } from '../test/support/fast-sequence.js';
 import { deployedWorkerCommand } from '../test/support/deployed-worker.js';
 import { startHarness, startMigration, waitForPhase, type Harness } from '../test/support/harness.js';
 import { equivalence, snapshot, type Snapshot } from '../test/support/equivalence.js';
-import { copyNode, SEED, templateNode, type BenchNode } from './nodes.js';
+import { copyNode, SEED, templateNode } from './nodes.js';
 import { peakRssOf, startChild } from './proc.js';
 import { renderPhases, renderRatios, renderTable, type Result } from './table.js';
 
@@ -44,7 +45,7 @@ const root = path.resolve(args.root);
 const repeat = Math.max(1, Number(args.repeat));
 const VARIANTS: Variant[] = ['direct', 'stream', 'bulk'];
 
-function envOf(node: BenchNode): Env {
+function envOf(node: DemoNode): Env {
   const r = node.config.runtime;
   if (r.kind !== 'local') throw new Error('the benchmark runs on the local runtime');
   const credentials = { name: node.config.database.name, user: node.config.database.user, password: node.password };
@@ -59,7 +60,7 @@ async function timed(phases: Phase[], name: string, fn: () => Promise<unknown>):
 }
 
 /** (a) the guide's commands in bash, on servers started by the local runtime. */
-async function baseline(node: BenchNode, instances: number): Promise<[Result, string]> {
+async function baseline(node: DemoNode, instances: number): Promise<[Result, string]> {
   const env = envOf(node);
   const { layout, config, credentials } = env;
   const phases: Phase[] = [];
@@ -88,7 +89,7 @@ async function baseline(node: BenchNode, instances: number): Promise<[Result, st
  * (b) the workflow, run by the built worker started as the systemd unit starts it (node options
  * and environment read from the unit); the wait for approval is not counted.
  */
-async function workflow(h: Harness, node: BenchNode, instances: number, label: string, overrides: Partial<MigrationConfig>): Promise<[Result, string]> {
+async function workflow(h: Harness, node: DemoNode, instances: number, label: string, overrides: Partial<MigrationConfig>): Promise<[Result, string]> {
   const { nodeOptions, env } = deployedWorkerCommand();
   const worker = spawn(process.execPath, [...nodeOptions, path.join(here, '..', 'dist', 'workers', 'main.js'), '--node', node.config.node], {
     env: { ...process.env, ...env, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: 'default' },
@@ -122,7 +123,7 @@ async function workflow(h: Harness, node: BenchNode, instances: number, label: s
  * (c) a building block of the fast path on its own (no Temporal), run as the workflow orders its
  * activities, in a child process under tsx: what each of direct, stream and bulk adds.
  */
-async function fast(variant: Variant, node: BenchNode, instances: number): Promise<[Result, string]> {
+async function fast(variant: Variant, node: DemoNode, instances: number): Promise<[Result, string]> {
   const child = startChild(path.join(here, 'fast-child.ts'), [node.configFile, RUN_TAG, variant]);
   const out = JSON.parse(await child.nextLine()) as { phases: Phase[]; dumpBytes: number };
   if ((await child.exited) !== 0) throw new Error(`fast-child ${variant} failed`);
@@ -143,9 +144,9 @@ const h = modes.some((m) => m in WORKFLOW_MODES) ? await startHarness() : undefi
 try {
   for (const instances of sizes) {
     const template = await templateNode(root, instances);
-    const outcomes: [Result, BenchNode, string][] = [];
-    const measure = async (label: string, fn: (node: BenchNode) => Promise<[Result, string]>) => {
-      const runs: [Result, BenchNode, string][] = [];
+    const outcomes: [Result, DemoNode, string][] = [];
+    const measure = async (label: string, fn: (node: DemoNode) => Promise<[Result, string]>) => {
+      const runs: [Result, DemoNode, string][] = [];
       for (let i = 0; i < repeat; i++) {
         const node = await copyNode(root, template, `${label}-${instances}-${i}`, instances);
         const [result, dir] = await fn(node);

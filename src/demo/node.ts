@@ -30,6 +30,8 @@ export interface DemoNodeOptions {
 }
 
 export interface DemoNode {
+  /** The node's directory (absolute): live data, configuration, password, state. */
+  dir: string;
   config: MigrationConfig;
   configFile: string;
   password: string;
@@ -83,5 +85,5 @@ export async function createDemoNode(opts: DemoNodeOptions): Promise<DemoNode> {
       await runtime.remove(name);
     }
   }
-  return { config, configFile, password };
+  return { dir, config, configFile, password };
 }

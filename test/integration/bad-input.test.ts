@@ -10,7 +10,7 @@ import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
 import { demoNode, fingerprint, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
-let node: DemoNode & { dir: string };
+let node: DemoNode;
 let original: Awaited<ReturnType<typeof fingerprint>>;
 before(async () => {
   h = await startHarness();

@@ -52,7 +52,7 @@ test('migrates through Docker containers of the 9.6 and 15 images', { timeout: 4
   await runtime.stop('live');
   await runtime.remove('live');
 
-  const handle = await startMigration(h, { config, configFile: '', password });
+  const handle = await startMigration(h, { config });
   const report = await withWorker(h, config.node, async () => {
     await waitForPhase(handle, 'awaiting-approval', 300_000);
     await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'docker-test' }] });

@@ -15,7 +15,7 @@ import { CLUSTER_STEPS, failFirst, failOnceAfterEffect, STEP_FAULTS } from '../s
 import { demoNode, fingerprint, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
-let node: DemoNode & { dir: string };
+let node: DemoNode;
 let original: Awaited<ReturnType<typeof fingerprint>>;
 before(async () => {
   h = await startHarness();

@@ -77,15 +77,14 @@ export async function tempDir(prefix: string): Promise<string> {
 }
 
 /** A demo node in a fresh directory; unless `dir` is given, its live directory is a copy of a seeded template. */
-export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode & { dir: string }> {
+export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode> {
   const options = { node: prefix, instances: 2_000, seed: 1, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts };
   const dir = opts.dir ?? (await tempDir(prefix));
   if (!opts.dir) await copyLiveDirectory(await sharedTemplate(options), dir);
-  const node = await createDemoNode({ ...options, dir });
-  return { ...node, dir };
+  return createDemoNode({ ...options, dir });
 }
 
-export async function startMigration(h: Harness, node: DemoNode): Promise<WorkflowHandle> {
+export async function startMigration(h: Harness, node: Pick<DemoNode, 'config'>): Promise<WorkflowHandle> {
   const input: MigrationInput = { config: node.config };
   return h.client.workflow.start('migrateDcm4che', {
     taskQueue: taskQueueFor(node.config.node),

@@ -8,12 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../../src/demo/binaries.js';
 import { createDemoNode, DEMO_PASSWORD_FILE, type DemoNode } from '../../src/demo/node.js';
 
-export interface SeededNode extends DemoNode {
-  dir: string;
-}
-
 /** Copies the template's live directory (owner and 0700 kept) and its password into `dir`. */
-export async function copyLiveDirectory(template: SeededNode, dir: string): Promise<void> {
+export async function copyLiveDirectory(template: DemoNode, dir: string): Promise<void> {
   const dataDir = path.join(dir, path.relative(template.dir, template.config.paths.dataDir));
   await fs.mkdir(path.dirname(dataDir), { recursive: true, mode: 0o711 });
   await run(['cp', '-a', '--', template.config.paths.dataDir, dataDir]);
@@ -32,15 +28,29 @@ async function seedingKey(parts: string[]): Promise<string> {
   return hash.digest('hex').slice(0, 16);
 }
 
+type TemplateOptions = { instances: number; seed: number; oldBinDir: string; newBinDir: string };
+
+const templates = new Map<string, Promise<DemoNode>>();
+
 /**
  * The seeded template for these options under the system's temp directory, made once and shared
- * by the test files of a run (and later runs, while the key matches). Made under a temporary name
- * and renamed, so a half-made template is never used.
+ * by the test files of a run (and later runs, while the key matches); looked up once per process.
+ * Made under a temporary name and renamed, so a half-made template is never used.
  */
-export async function sharedTemplate(opts: { instances: number; seed: number; oldBinDir: string; newBinDir: string }): Promise<SeededNode> {
-  const key = await seedingKey([String(opts.instances), String(opts.seed), opts.oldBinDir, opts.newBinDir]);
-  const dir = path.join(os.tmpdir(), `km-template-${opts.instances}-${key}`);
-  const open = (d: string) => createDemoNode({ ...opts, node: 'template', dir: d }).then((n) => ({ ...n, dir: d }));
+export function sharedTemplate(opts: TemplateOptions): Promise<DemoNode> {
+  const parts = [String(opts.instances), String(opts.seed), opts.oldBinDir, opts.newBinDir];
+  const id = parts.join('\0');
+  let template = templates.get(id);
+  if (!template) {
+    template = seedingKey(parts).then((key) => findOrMake(path.join(os.tmpdir(), `km-template-${opts.instances}-${key}`), opts));
+    templates.set(id, template);
+    template.catch(() => templates.delete(id));
+  }
+  return template;
+}
+
+async function findOrMake(dir: string, opts: TemplateOptions): Promise<DemoNode> {
+  const open = (d: string) => createDemoNode({ ...opts, node: 'template', dir: d });
   if (await fs.stat(path.join(dir, DEMO_PASSWORD_FILE)).catch(() => undefined)) return open(dir);
   const making = await fs.mkdtemp(`${dir}.making-`);
   await fs.chmod(making, 0o711);
