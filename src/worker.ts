@@ -2,12 +2,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from './activities/index.js';
 import type { ActivityDeps } from './activities/context.js';
 import { realDeps } from './deps.js';
 import { taskQueueFor } from './shared.js';
+import { TemporalUnreachable, type TemporalTarget } from './temporal/connection.js';
+import { activityLogging } from './worker-logging.js';
 
 const here = fileURLToPath(import.meta.url);
 /** The workflows entry beside this file (`.ts` under tsx, `.js` once built). */
@@ -29,6 +31,15 @@ export function installRuntimeLogging(log: Logger): void {
   });
 }
 
+/** The worker's connection (Rust core); the caller closes it after the worker has stopped. */
+export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect({ address: target.address, tls: target.tls, apiKey: target.apiKey, metadata: target.metadata });
+  } catch (err) {
+    throw new TemporalUnreachable(target, err);
+  }
+}
+
 export interface MigrationWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -41,18 +52,26 @@ export interface MigrationWorkerOptions {
   interceptors?: WorkerOptions['interceptors'];
 }
 
-export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
-  const deps: ActivityDeps = { ...realDeps(opts.log), ...opts.deps };
+/** Everything of the node's worker but its activities' dependencies: the tests run these options with fake activities. */
+export async function migrationWorkerOptions(opts: Omit<MigrationWorkerOptions, 'deps'>): Promise<Omit<WorkerOptions, 'activities'>> {
   const prebuilt = opts.workflowBundle ? undefined : await fs.access(prebuiltBundlePath).then(() => ({ codePath: prebuiltBundlePath }), () => undefined);
-  return Worker.create({
+  return {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: taskQueueFor(opts.node),
     ...(opts.workflowBundle || prebuilt ? { workflowBundle: opts.workflowBundle ?? prebuilt } : { workflowsPath }),
-    activities: createActivities(deps),
-    interceptors: opts.interceptors,
+    interceptors: { ...opts.interceptors, activity: [activityLogging(opts.log, opts.node), ...(opts.interceptors?.activity ?? [])] },
+    // Heartbeat details carry the progress that `watch` shows: the SDK would otherwise send them
+    // only every 80 % of the heartbeat timeout (48 s by default).
+    maxHeartbeatThrottleInterval: '2 seconds',
+    defaultHeartbeatThrottleInterval: '2 seconds',
     // A migration runs one heavy step at a time; two in parallel would only compete for disk.
     maxConcurrentActivityTaskExecutions: 4,
     shutdownGraceTime: '30 seconds',
-  });
+  };
+}
+
+export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
+  const deps: ActivityDeps = { ...realDeps(opts.log), ...opts.deps };
+  return Worker.create({ ...(await migrationWorkerOptions(opts)), activities: createActivities(deps) });
 }

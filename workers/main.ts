@@ -1,7 +1,7 @@
 // The worker on a Kaapana node: `kaapana-migrate-worker --node <name>` (or KAAPANA_NODE).
 import { createLogger } from '../src/log.js';
-import { connectWorker, describeTemporalTarget, resolveTemporalTarget } from '../src/temporal/connection.js';
-import { createMigrationWorker, installRuntimeLogging } from '../src/worker.js';
+import { describeTemporalTarget, resolveTemporalTarget } from '../src/temporal/connection.js';
+import { connectWorker, createMigrationWorker, installRuntimeLogging } from '../src/worker.js';
 
 const log = createLogger('kaapana-migrate-worker');
 const nodeArg = process.argv.indexOf('--node');

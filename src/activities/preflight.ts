@@ -1,33 +1,18 @@
-// Preflight: every check that can be made before anything changes. Fails with what to do.
-import { constants, promises as fs } from 'node:fs';
-import path from 'node:path';
-import { selectUpdateScripts, PlanError, type UpdateScript } from '../plan/scripts.js';
+// The workflow's first step: the read-only checks of plan/preflight.ts on the node itself.
+import { ConfigError } from '../config/load.js';
+import { preflight, PreflightError, type Plan } from '../plan/preflight.js';
+import { PlanError } from '../plan/scripts.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { envFor, fatal } from './context.js';
-import type { Layout } from '../config/layout.js';
-import { ConfigError } from '../config/load.js';
-import { exists } from '../files.js';
 
-export interface SpaceCheck {
-  dir: string;
-  needBytes: number;
-  freeBytes: number;
-  for: string[];
-}
-
-export interface Plan {
-  layout: Layout;
-  scripts: UpdateScript[];
-  dataDirBytes: number;
-  space: SpaceCheck[];
-  notes: string[];
-}
+export type { Plan } from '../plan/preflight.js';
 
 export function createPreflightActivities(deps: ActivityDeps) {
   return {
     async preflight(ctx: RunContext): Promise<Plan> {
       try {
-        return await preflight(deps, ctx);
+        const env = await envFor(deps, ctx);
+        return await preflight({ ...env, cluster: deps.clusterFor(ctx.config) });
       } catch (err) {
         if (err instanceof PlanError || err instanceof ConfigError || err instanceof PreflightError) throw fatal('PreflightError', err.message);
         throw err;
@@ -35,117 +20,3 @@ export function createPreflightActivities(deps: ActivityDeps) {
     },
   };
 }
-
-class PreflightError extends Error {}
-
-async function preflight(deps: ActivityDeps, ctx: RunContext): Promise<Plan> {
-  const env = await envFor(deps, ctx);
-  const { config, layout } = env;
-  const notes: string[] = [];
-
-  const version = await readPgVersion(layout.original);
-  if (version !== '9.6') notes.push(`the original cluster reports PostgreSQL ${version}; Kaapana 0.2.x runs 9.6`);
-  if (Number.parseFloat(version) >= 15) throw new PreflightError(`${layout.original} already holds a PostgreSQL ${version} cluster: it looks migrated already`);
-
-  for (const [dir, what] of [
-    [layout.next, 'the new database directory'],
-    [layout.old, 'the place the original moves to at the swap'],
-    [layout.work, 'the 9.6 working directory'],
-  ] as const) {
-    if (await exists(dir)) {
-      throw new PreflightError(`${dir} (${what}) already exists: it may be left from an earlier attempt. Move it away (or delete it once you are sure it holds nothing you need), then start again`);
-    }
-  }
-
-  await env.runtime.preflight().catch((err: Error) => {
-    throw new PreflightError(`container runtime: ${err.message}`);
-  });
-  const cluster = deps.clusterFor(config);
-  const facts = await cluster.preflight().catch((err: Error) => {
-    throw new PreflightError(`cluster: ${err.message}`);
-  });
-  notes.push(...facts.notes);
-  if (facts.databaseHostPath && path.resolve(facts.databaseHostPath) !== path.resolve(layout.original)) {
-    throw new PreflightError(`the postgres-dcm4che deployment mounts ${facts.databaseHostPath}, but paths.dataDir is ${layout.original}; set paths.dataDir to the deployment's hostPath`);
-  }
-  if (config.cluster.kind === 'none' && (await env.runtime.dataDirInUse(layout.original))) {
-    throw new PreflightError(`a PostgreSQL server is running on ${layout.original}: scale the dcm4chee and postgres-dcm4che deployments to 0 first (two servers on one data directory corrupt it)`);
-  }
-
-  const scripts = await selectUpdateScripts(config.paths.scriptsDir, config.versions.from, config.versions.to);
-
-  await mustBeWritable(config.paths.backupDir);
-  const dataDirBytes = await directoryBytes(layout.original);
-  const need = (factor: number) => Math.ceil(dataDirBytes * factor * config.diskMargin);
-  const space = await checkSpace([
-    { dir: path.dirname(layout.work), bytes: need(1), for: 'the 9.6 working copy' },
-    { dir: path.dirname(layout.next), bytes: need(1), for: 'the new PostgreSQL 15 directory' },
-    { dir: config.paths.backupDir, bytes: need(2), for: 'two plain-SQL dumps' },
-  ]);
-  return { layout, scripts, dataDirBytes, space, notes };
-}
-
-async function readPgVersion(dataDir: string): Promise<string> {
-  let stat;
-  try {
-    stat = await fs.stat(dataDir);
-  } catch {
-    throw new PreflightError(`the database directory ${dataDir} does not exist: set paths.dataDir to the postgres-dcm4che hostPath (Kaapana: \${FAST_DATA_DIR}/postgres-dcm4che)`);
-  }
-  if (!stat.isDirectory()) throw new PreflightError(`${dataDir} is not a directory`);
-  try {
-    return (await fs.readFile(path.join(dataDir, 'PG_VERSION'), 'utf8')).trim();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES') throw new PreflightError(`${dataDir} is not readable by this worker (run the worker as root or as the directory's owner)`);
-    throw new PreflightError(`${dataDir} holds no PostgreSQL cluster (no PG_VERSION): is it the dcm4chee database directory?`);
-  }
-}
-
-/** Sizes every file below dir without opening any of them. */
-async function directoryBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += await directoryBytes(p);
-    else if (entry.isFile()) total += (await fs.stat(p)).size;
-  }
-  return total;
-}
-
-async function mustBeWritable(dir: string): Promise<void> {
-  let probe = dir;
-  while (!(await exists(probe))) probe = path.dirname(probe);
-  try {
-    await fs.access(probe, constants.W_OK);
-  } catch {
-    throw new PreflightError(`the backup directory ${dir} cannot be created or written (${probe} is not writable)`);
-  }
-}
-
-/** Needs on the same filesystem add up. */
-async function checkSpace(needs: { dir: string; bytes: number; for: string }[]): Promise<SpaceCheck[]> {
-  const byDevice = new Map<number, SpaceCheck>();
-  for (const need of needs) {
-    let probe = need.dir;
-    while (!(await exists(probe))) probe = path.dirname(probe);
-    const dev = (await fs.stat(probe)).dev;
-    const statfs = await fs.statfs(probe);
-    const entry = byDevice.get(dev) ?? { dir: probe, needBytes: 0, freeBytes: statfs.bavail * statfs.bsize, for: [] };
-    entry.needBytes += need.bytes;
-    entry.for.push(need.for);
-    byDevice.set(dev, entry);
-  }
-  const checks = [...byDevice.values()];
-  const short = checks.filter((c) => c.freeBytes < c.needBytes);
-  if (short.length > 0) {
-    throw new PreflightError(
-      short
-        .map((c) => `too little free space on ${c.dir}: ${mib(c.freeBytes)} free, ${mib(c.needBytes)} needed for ${c.for.join(' + ')} (database size with the configured margin)`)
-        .join('; '),
-    );
-  }
-  return checks;
-}
-
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

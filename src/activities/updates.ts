@@ -40,7 +40,7 @@ export function createUpdateActivities(deps: ActivityDeps) {
 
       const started = Date.now();
       const m = meter();
-      const result = await withProgress({ step: 'applyUpdates', detail: `update-${script.version}-psql.sql`, unit: 'scripts' }, (progress) =>
+      const result = await withProgress({ step: 'applyUpdates', detail: `update-${script.version}-psql.sql` }, (progress) =>
         env.runtime.exec(env.layout.serverName[role], PSQL_FROM_STDIN, {
           stdin: inOneTransaction(createReadStream(script.file).pipe(m.stream), {
             // The bytes applied are the bytes planned, or nothing is committed.

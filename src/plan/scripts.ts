@@ -10,6 +10,8 @@ export interface UpdateScript {
   file: string;
   bytes: number;
   sha256: string;
+  /** Tables whose rows the script rewrites (UPDATE … SET), each once: what its run time follows. */
+  rewrites: string[];
 }
 
 export class PlanError extends Error {
@@ -63,8 +65,16 @@ export async function selectUpdateScripts(dir: string, from: string, to: string)
   return Promise.all(
     expected.map(async (version) => {
       const file = path.join(dir, found.get(version)!);
-      const stat = await fs.stat(file);
-      return { version, file, bytes: stat.size, sha256: await sha256File(file) };
+      // Scripts are a few KiB: read once for both the digest and the statements.
+      const text = await fs.readFile(file);
+      return { version, file, bytes: text.length, sha256: createHash('sha256').update(text).digest('hex'), rewrites: rewrittenTables(text.toString('utf8')) };
     }),
   );
+}
+
+/** The tables named by `UPDATE <table> SET` statements outside comments, in order of first use. */
+export function rewrittenTables(sql: string): string[] {
+  const code = sql.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ');
+  const tables = [...code.matchAll(/\bupdate\s+(?:only\s+)?"?([a-z_][a-z0-9_]*)"?\s+(?:as\s+)?(?:[a-z_][a-z0-9_]*\s+)?set\b/gi)].map((m) => m[1]!.toLowerCase());
+  return [...new Set(tables)];
 }

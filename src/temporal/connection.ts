@@ -4,7 +4,6 @@
 // profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml; TEMPORAL_PROFILE).
 import { Client, Connection, type Metadata, type TLSConfig } from '@temporalio/client';
 import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
 
 /** A worker on the node talks to the Temporal service of docker-compose.temporal.yml. */
 export const DEFAULT_ADDRESS = '127.0.0.1:7233';
@@ -60,6 +59,20 @@ export function describeTemporalTarget(target: TemporalTarget): string {
   return `${target.address} (namespace ${target.namespace}, ${security.join(', ')})`;
 }
 
+/** A person at the CLI learns within 3 s (start-up included) that the server is not there, not after the SDK's 10 s. */
+export const CLIENT_CONNECT_TIMEOUT_MS = 1_500;
+
+/** The Temporal service did not answer: the target, the cause, and how a site names the right one. */
+export class TemporalUnreachable extends Error {
+  override name = 'TemporalUnreachable';
+  constructor(
+    readonly target: TemporalTarget,
+    cause: unknown,
+  ) {
+    super(`cannot connect to Temporal at ${describeTemporalTarget(target)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 /** A client for the CLI; fails fast when the server does not answer. */
 export async function connectClient(target: TemporalTarget): Promise<Client> {
   try {
@@ -68,28 +81,10 @@ export async function connectClient(target: TemporalTarget): Promise<Client> {
       tls: target.tls,
       apiKey: target.apiKey,
       metadata: target.metadata,
+      connectTimeout: CLIENT_CONNECT_TIMEOUT_MS,
     });
     return new Client({ connection, namespace: target.namespace });
   } catch (err) {
-    throw connectError(target, err);
+    throw new TemporalUnreachable(target, err);
   }
-}
-
-/** The worker's connection (Rust core); the caller closes it after the worker has stopped. */
-export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
-  try {
-    return await NativeConnection.connect({
-      address: target.address,
-      tls: target.tls,
-      apiKey: target.apiKey,
-      metadata: target.metadata,
-    });
-  } catch (err) {
-    throw connectError(target, err);
-  }
-}
-
-function connectError(target: TemporalTarget, err: unknown): Error {
-  const reason = err instanceof Error ? err.message : String(err);
-  return new Error(`cannot connect to Temporal at ${describeTemporalTarget(target)}: ${reason}`, { cause: err });
 }

