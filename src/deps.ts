@@ -1,6 +1,7 @@
 // The real dependencies of the activities: one adapter per configured system.
 import type { Logger } from 'pino';
 import type { ActivityDeps } from './activities/context.js';
+import { deployScripts } from './cluster/deploy-script.js';
 import { createKubernetesCluster } from './cluster/kubernetes.js';
 import { createNoCluster } from './cluster/none.js';
 import type { Cluster } from './cluster/port.js';
@@ -25,15 +26,29 @@ export function clusterFor(config: MigrationConfig, log?: Logger): Cluster {
   switch (c.kind) {
     case 'none':
       return createNoCluster();
-    case 'kubernetes':
+    case 'kubernetes': {
+      const say = (line: string) => log?.info({ node: config.node }, line);
+      const { registry } = c.redeploy;
       return createKubernetesCluster({
         namespace: c.namespace,
         kubeconfig: c.kubeconfig,
         deviceName: c.ldapDeviceName,
-        redeploy: c.redeploy,
+        dataDir: config.paths.dataDir,
         readyTimeoutMs: config.readyTimeoutSeconds * 1000,
-        log: (line) => log?.info({ node: config.node }, line),
+        platformTimeoutMs: c.redeploy.platformTimeoutMinutes * 60_000,
+        log: say,
+        deploy: deployScripts({
+          user: c.redeploy.user,
+          currentScript: c.redeploy.currentScript,
+          targetScript: c.redeploy.targetScript,
+          deployArgs: c.redeploy.deployArgs,
+          ...(registry ? { registry: async () => ({ username: registry.username, password: await resolveSecret(registry.password) }) } : {}),
+          // Kaapana's undeploy alone waits up to 5.5 min per release and 5 min for the pods.
+          timeoutMs: 60 * 60_000,
+          log: say,
+        }),
       });
+    }
   }
 }
 

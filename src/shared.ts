@@ -43,14 +43,18 @@ export const STEPS = [
 ] as const;
 export type StepName = (typeof STEPS)[number];
 
-export type Phase = 'running' | 'awaiting-approval' | 'awaiting-resolution' | 'rolling-back' | 'completed' | 'rolled-back' | 'failed';
+/** refused: preflight said no, before anything changed; rolled-back: changes were made and undone. */
+export type Phase = 'running' | 'awaiting-approval' | 'awaiting-resolution' | 'rolling-back' | 'completed' | 'refused' | 'rolled-back' | 'failed';
 
 export interface StepProgress {
   step: StepName;
   detail?: string;
   done?: number;
   total?: number;
-  unit?: 'bytes' | 'rows' | 'scripts' | 'commands';
+  /** rewrites: rows the update scripts rewrite (a script counts 1 plus the rows of its tables). */
+  unit?: 'bytes' | 'rows' | 'rewrites' | 'scripts' | 'commands';
+  /** Stages a step has finished, kept in its heartbeats so that a retry does not repeat them. */
+  stages?: string[];
 }
 
 export interface Progress {

@@ -1,14 +1,18 @@
-// The cluster side: stopping the applications, redeploying, the LDAP update, restarting pods.
+// The cluster side: stopping the applications, redeploying, the LDAP update, restarting pods, and
+// the undo of each.
 import path from 'node:path';
 import type { CommandOutcome, ReplicaRecord } from '../cluster/port.js';
-import { judgeLdapOutcome, ldapCommandPlan } from '../plan/ldap-commands.js';
+import { judgeLdapOutcome, ldapCommandPlan, neverAppliedLdifs, type LdapCommand } from '../plan/ldap-commands.js';
 import { layoutFor } from '../config/layout.js';
 import type { ActivityDeps, RunContext } from './context.js';
-import { withProgress } from './context.js';
+import { clusterProgress, withProgress } from './context.js';
 
-export interface LdapCommand {
-  argv: string[];
-  why?: string;
+export type { LdapCommand } from '../plan/ldap-commands.js';
+
+export interface LdapPlan {
+  commands: LdapCommand[];
+  /** LDIF files the image ships in the range that its update-data never applies. */
+  neverApplied: string[];
 }
 
 export interface LdapCommandResult extends CommandOutcome {
@@ -20,12 +24,11 @@ export function createClusterActivities(deps: ActivityDeps) {
   const cluster = (ctx: RunContext) => deps.clusterFor(ctx.config);
   return {
     async stopApplications(ctx: RunContext): Promise<ReplicaRecord> {
-      return withProgress({ step: 'stopApplications', detail: 'scaling dcm4chee and postgres-dcm4che to 0' }, () => cluster(ctx).stopApplications());
+      return cluster(ctx).stopApplications(clusterProgress('stopApplications'));
     },
 
-    async restoreApplications(ctx: RunContext, record: ReplicaRecord): Promise<string> {
-      await cluster(ctx).restoreApplications(record);
-      return `scaled back: ${Object.entries(record).map(([d, n]) => `${d}=${n}`).join(', ') || 'nothing to scale'}`;
+    async restoreApplications(ctx: RunContext): Promise<string> {
+      return cluster(ctx).restoreApplications(clusterProgress('stopApplications'));
     },
 
     async backupLdap(ctx: RunContext): Promise<string | undefined> {
@@ -33,14 +36,19 @@ export function createClusterActivities(deps: ActivityDeps) {
       return cluster(ctx).backupLdap(file);
     },
 
-    async redeploy(ctx: RunContext, which: 'forward' | 'rollback'): Promise<void> {
-      await withProgress({ step: 'redeploy', detail: which }, () => cluster(ctx).redeploy(which));
+    async redeploy(ctx: RunContext): Promise<string> {
+      return cluster(ctx).redeploy(clusterProgress('redeploy'));
     },
 
-    async ldapPlan(ctx: RunContext): Promise<LdapCommand[]> {
-      if (ctx.config.cluster.kind !== 'kubernetes') return [];
-      const available = await cluster(ctx).ldapDataVersions();
-      return ldapCommandPlan({ deviceName: ctx.config.cluster.ldapDeviceName, available, to: `${ctx.config.versions.to}.0` });
+    async undeployTarget(ctx: RunContext): Promise<string> {
+      return cluster(ctx).undeployTarget(clusterProgress('redeploy'));
+    },
+
+    async ldapPlan(ctx: RunContext): Promise<LdapPlan> {
+      if (ctx.config.cluster.kind !== 'kubernetes') return { commands: [], neverApplied: [] };
+      const { versions, files } = await cluster(ctx).ldapData();
+      const to = `${ctx.config.versions.to}.0`;
+      return { commands: ldapCommandPlan({ deviceName: ctx.config.cluster.ldapDeviceName, available: versions, to }), neverApplied: neverAppliedLdifs(files, { to }) };
     },
 
     /** Judged by exit status and stderr: update-data exits 0 even when ldapmodify failed. */
@@ -53,7 +61,7 @@ export function createClusterActivities(deps: ActivityDeps) {
     },
 
     async restartPods(ctx: RunContext): Promise<void> {
-      await withProgress({ step: 'restartPods', detail: 'dcm4chee and ldap' }, () => cluster(ctx).restartPods());
+      await cluster(ctx).restartPods(clusterProgress('restartPods'));
     },
   };
 }

@@ -3,7 +3,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { Cluster } from '../cluster/port.js';
+import type { Cluster, ClusterProgress } from '../cluster/port.js';
 import { layoutFor, type Layout, type ServerRole } from '../config/layout.js';
 import type { MigrationConfig, SecretRef } from '../config/schema.js';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint, ServerSpec } from '../runtime/port.js';
@@ -85,11 +85,29 @@ export function progressReporter(step: StepProgress) {
   };
   beat();
   return {
-    update(patch: Partial<StepProgress>) {
+    update(patch: Partial<StepProgress>, now = false) {
       current = { ...current, ...patch };
-      if (Date.now() - last >= 1_000) beat();
+      if (now || Date.now() - last >= 1_000) beat();
     },
     signal: ctx.cancellationSignal,
+  };
+}
+
+/**
+ * Progress of a cluster step whose finished stages survive a retry: they travel in the heartbeat
+ * details, which Temporal hands to the next attempt.
+ */
+export function clusterProgress(step: StepProgress['step']): ClusterProgress {
+  const previous = Context.current().info.heartbeatDetails as StepProgress | undefined;
+  const stages = new Set(previous?.stages ?? []);
+  const reporter = progressReporter({ step, stages: [...stages] });
+  return {
+    say: (detail) => reporter.update({ detail }),
+    done: stages,
+    mark(stage) {
+      stages.add(stage);
+      reporter.update({ stages: [...stages] }, true);
+    },
   };
 }
 

@@ -1,29 +1,18 @@
 // The Kubernetes adapter of the cluster port, on @kubernetes/client-node: Kaapana's dcm4chee, ldap
-// and postgres-dcm4che deployments, found by their `app-name` label in one namespace.
-import { spawn } from 'node:child_process';
+// and postgres-dcm4che deployments, found by their `app-name` label in one namespace, and the
+// platform's own deploy_platform.sh for the redeploy.
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import WebSocket from 'ws';
-import {
-  ApiException,
-  AppsV1Api,
-  CoreV1Api,
-  Exec,
-  KubeConfig,
-  PatchStrategy,
-  VersionApi,
-  setHeaderOptions,
-  type V1Deployment,
-  type V1Pod,
-  type V1Status,
-} from '@kubernetes/client-node';
-import type { Cluster, CommandOutcome, ReplicaRecord } from './port.js';
-import { compareDataVersions } from '../plan/ldap-commands.js';
+import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
+import { duration } from '../format.js';
+import type { DeployScriptRunner } from './deploy-script.js';
+import { call, isNotFound } from './kube-errors.js';
+import { Collector, EndMarkerGuard, execInPod } from './kube-exec.js';
+import type { Cluster, ClusterProgress, CommandOutcome, ReplicaRecord } from './port.js';
 
 export interface KubernetesClusterOptions {
   namespace: string;
@@ -31,40 +20,47 @@ export interface KubernetesClusterOptions {
   kubeconfig?: string;
   /** The archive's LDAP device name; preflight checks that dcm4chee runs with it. */
   deviceName: string;
-  /** Site commands (argv, no shell): forward = undeploy then deploy; rollback = rollback. */
-  redeploy: { undeploy?: string[]; deploy?: string[]; rollback?: string[] };
+  /** The live database directory: the volume of postgres-dcm4che must be it, before and after the redeploy. */
+  dataDir: string;
+  deploy: DeployScriptRunner;
   /** Bound of every wait for pods to go away or become Ready. */
   readyTimeoutMs?: number;
+  /** Bound of the wait for the platform after the deploy script returned (kube-helm installs it later). */
+  platformTimeoutMs?: number;
   log?: (line: string) => void;
   pollIntervalMs?: number;
   /** Bound of one command run in the ldap pod. */
   execTimeoutMs?: number;
-  /** Bound of one redeploy command (Kaapana's undeploy alone waits up to ~5 minutes for pods). */
-  commandTimeoutMs?: number;
 }
 
 const APPS = ['dcm4chee', 'ldap', 'postgres-dcm4che'] as const;
 type App = (typeof APPS)[number];
 const LABEL = 'app-name';
+const DB_CONTAINER = 'postgres-dcm4che-container';
 const LDAP_CONTAINER = 'ldap-container';
 /** Where slapd-dcm4chee keeps its data updates, one directory per version (`update-data <version>`). */
 const LDAP_DATA_DIR = '/etc/openldap/data';
 /** slapd-dcm4chee's cn=config; database 1 is the mdb holding dc=dcm4che,dc=org. slapcat is safe beside a running slapd on mdb. */
 const SLAPCAT = ['slapcat', '-F', '/etc/openldap/slapd.d', '-n', '1'];
+/** On the 0.2.x deployments from the stop on: tells them apart from what a deploy creates. */
+const ORIGINAL_ANNOTATION = 'kaapana-migrate/original';
 /** Replicas before the stop, kept on the deployment so that a retried stop does not record 0. */
 const REPLICAS_ANNOTATION = 'kaapana-migrate/replicas-before-stop';
-/** v4 and v5 both report the exit code on the status channel. */
-const CHANNEL_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
-const CLOSE_CHANNEL = 255;
 const DATA_VERSION = /^\d+(\.\d+)*$/;
+const END_MARKER = 'kaapana-migrate-exec-end';
+/** Stage of restoreApplications: the marked deployments are back at their counts (only the marks may be left). */
+const SCALED_BACK = 'scaled-back';
+
+type Named = V1Deployment & { metadata: { name: string } };
 
 export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster {
   const ns = opts.namespace;
   const log = opts.log ?? (() => undefined);
   const readyTimeoutMs = opts.readyTimeoutMs ?? 5 * 60_000;
-  const pollMs = opts.pollIntervalMs ?? 2_000;
+  const platformTimeoutMs = opts.platformTimeoutMs ?? 30 * 60_000;
+  // About sixty looks within a wait's bound, at most one every 2 s.
+  const pollMs = opts.pollIntervalMs ?? Math.min(2_000, Math.max(100, readyTimeoutMs / 60));
   const execTimeoutMs = opts.execTimeoutMs ?? 10 * 60_000;
-  const commandTimeoutMs = opts.commandTimeoutMs ?? 60 * 60_000;
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
   // Loaded on first use, so that a missing configuration fails an activity (reported, retried), not the worker.
@@ -77,23 +73,28 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
     return clients;
   };
 
-  async function findDeployments(): Promise<Map<App, V1Deployment>> {
+  async function findDeployments(): Promise<Map<App, Named>> {
     const list = await call(`listing deployments in namespace ${ns}`, () => k8s().apps.listNamespacedDeployment({ namespace: ns }));
-    const found = new Map<App, V1Deployment>();
+    const found = new Map<App, Named>();
     for (const app of APPS) {
       // Kaapana's charts put the label on the selector and the pods, not on the deployment object.
       const matches = list.items.filter((d) => d.spec?.selector?.matchLabels?.[LABEL] === app || d.metadata?.labels?.[LABEL] === app);
       if (matches.length > 1) throw new Error(`several deployments for ${LABEL}=${app} in namespace ${ns}: ${matches.map((d) => d.metadata?.name).join(', ')}`);
-      if (matches[0]) found.set(app, matches[0]);
+      if (matches[0]?.metadata?.name) found.set(app, matches[0] as Named);
     }
     return found;
   }
 
-  async function deployment(app: App): Promise<V1Deployment & { metadata: { name: string } }> {
+  async function deployment(app: App): Promise<Named> {
     const d = (await findDeployments()).get(app);
-    const name = d?.metadata?.name;
-    if (!d || !name) throw new Error(`no deployment with ${LABEL}=${app} in namespace ${ns}`);
-    return d as V1Deployment & { metadata: { name: string } };
+    if (!d) throw new Error(`no deployment with ${LABEL}=${app} in namespace ${ns}`);
+    return d;
+  }
+
+  /** The platform as the stop found it: all three deployments, marked by stopApplications. */
+  async function originalsState(): Promise<{ found: Map<App, Named>; originals: App[] }> {
+    const found = await findDeployments();
+    return { found, originals: APPS.filter((app) => found.get(app)?.metadata.annotations?.[ORIGINAL_ANNOTATION] !== undefined) };
   }
 
   async function pods(app: App): Promise<V1Pod[]> {
@@ -102,44 +103,107 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
   }
 
   async function scaleTo(name: string, replicas: number): Promise<void> {
-    await call(`scaling ${name} to ${replicas}`, () =>
-      k8s().apps.patchNamespacedDeploymentScale({ name, namespace: ns, body: { spec: { replicas } } }, mergePatch),
-    );
+    await call(`scaling ${name} to ${replicas}`, () => k8s().apps.patchNamespacedDeploymentScale({ name, namespace: ns, body: { spec: { replicas } } }, mergePatch));
   }
 
-  async function annotate(name: string, value: string | null): Promise<void> {
-    await call(`annotating ${name}`, () =>
-      k8s().apps.patchNamespacedDeployment({ name, namespace: ns, body: { metadata: { annotations: { [REPLICAS_ANNOTATION]: value } } } }, mergePatch),
-    );
+  async function annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
+    await call(`annotating ${name}`, () => k8s().apps.patchNamespacedDeployment({ name, namespace: ns, body: { metadata: { annotations } } }, mergePatch));
   }
 
-  async function poll(what: string, probe: () => Promise<{ done: boolean; state: string }>): Promise<void> {
-    const deadline = Date.now() + readyTimeoutMs;
+  async function poll(what: string, timeoutMs: number, probe: () => Promise<{ done: boolean; state: string }>, progress?: ClusterProgress): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { done, state } = await probe();
       if (done) return;
+      progress?.say(`waiting for ${what}: ${state}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${seconds(readyTimeoutMs)} waiting for ${what}; last seen: ${state}`);
+      if (left <= 0) throw new Error(`timed out after ${duration(timeoutMs)} waiting for ${what}; last seen: ${state}`);
       await sleep(Math.min(pollMs, left));
     }
   }
 
-  async function waitPodsGone(app: App): Promise<void> {
+  async function waitPodsGone(apps: readonly App[], progress?: ClusterProgress): Promise<void> {
     // A terminating pod may still hold the data directory: it counts until it is gone.
-    await poll(`the ${app} pods to terminate`, async () => {
-      const left = await pods(app);
+    await poll(`the ${apps.join(', ')} pods to terminate`, readyTimeoutMs, async () => {
+      const left = (await Promise.all(apps.map(pods))).flat();
       return { done: left.length === 0, state: describePods(left) };
-    });
+    }, progress);
   }
 
-  async function waitReady(apps: App[]): Promise<void> {
-    await poll(`${apps.join(', ')} to be Ready`, async () => {
-      const states = await Promise.all(apps.map(async (app) => ({ app, pods: (await pods(app)).filter((p) => !terminating(p)) })));
+  async function waitReady(apps: readonly App[], timeoutMs: number, progress?: ClusterProgress): Promise<void> {
+    await poll(`${apps.join(', ')} to be Ready`, timeoutMs, async () => {
+      const found = await findDeployments();
+      const states = await Promise.all(apps.map(async (app) => ({ app, exists: found.has(app), pods: (await pods(app)).filter((p) => !terminating(p)) })));
       return {
-        done: states.every((s) => s.pods.length > 0 && s.pods.every(ready)),
-        state: states.map((s) => `${s.app}: ${describePods(s.pods)}`).join('; '),
+        done: states.every((s) => s.exists && s.pods.length > 0 && s.pods.every(ready)),
+        state: states.map((s) => `${s.app}: ${s.exists ? describePods(s.pods) : 'not deployed yet'}`).join('; '),
       };
-    });
+    }, progress);
+  }
+
+  /** The host directory behind PGDATA of postgres-dcm4che: volume → claim → bound PV → hostPath. */
+  async function databaseDirectory(d: V1Deployment): Promise<string> {
+    const spec = d.spec?.template?.spec;
+    const container = spec?.containers.find((c) => c.name === DB_CONTAINER) ?? spec?.containers[0];
+    const pgdata = container?.env?.find((e) => e.name === 'PGDATA')?.value ?? '/var/lib/postgresql/data';
+    const mount = (container?.volumeMounts ?? [])
+      .filter((m) => pgdata === m.mountPath || pgdata.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
+      .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+    if (!mount) throw new Error(`postgres-dcm4che mounts no volume at PGDATA ${pgdata}`);
+    const within = (base: string) => path.posix.join(base, mount.subPath ?? '', path.posix.relative(mount.mountPath, pgdata));
+    const volume = spec?.volumes?.find((v) => v.name === mount.name);
+    if (volume?.hostPath) return within(volume.hostPath.path);
+    const claimName = volume?.persistentVolumeClaim?.claimName;
+    if (!claimName) throw new Error(`postgres-dcm4che's volume ${mount.name} is neither a hostPath nor a claim`);
+    const claim = await call(`reading claim ${claimName}`, () => k8s().core.readNamespacedPersistentVolumeClaim({ name: claimName, namespace: ns }));
+    const pvName = claim.spec?.volumeName;
+    if (claim.status?.phase !== 'Bound' || !pvName) throw new Error(`claim ${claimName} is not bound to a volume (phase ${claim.status?.phase ?? 'unknown'})`);
+    const pv = await call(`reading volume ${pvName}`, () => k8s().core.readPersistentVolume({ name: pvName }));
+    if (!pv.spec?.hostPath) throw new Error(`volume ${pvName} behind claim ${claimName} is not a hostPath volume`);
+    return within(pv.spec.hostPath.path);
+  }
+
+  /**
+   * After a deploy the claim is bound to a re-created volume: it must point at the migrated
+   * directory. If not, the new database server would initialise an empty database elsewhere, so
+   * the database and the archive are stopped at once and the operator asked.
+   */
+  async function waitForDatabaseVolume(progress: ClusterProgress, script: string): Promise<void> {
+    let seen = '';
+    await poll('the postgres-dcm4che volume to be bound', platformTimeoutMs, async () => {
+      const d = (await findDeployments()).get('postgres-dcm4che');
+      if (!d) return { done: false, state: 'postgres-dcm4che not deployed yet' };
+      try {
+        seen = await databaseDirectory(d);
+        return { done: true, state: seen };
+      } catch (err) {
+        return { done: false, state: (err as Error).message };
+      }
+    }, progress);
+    if (path.resolve(seen) === path.resolve(opts.dataDir)) return;
+    // postgres-dcm4che first. The chart's objects are applied one by one (kube-helm, minutes after
+    // the deploy): dcm4chee may not exist yet, and would come up after a scale that skipped it.
+    const wrong = `after the deploy, postgres-dcm4che's volume is ${seen}, not the migrated ${opts.dataDir}`;
+    for (const app of ['postgres-dcm4che', 'dcm4chee'] as const) {
+      let d: Named | undefined;
+      await poll(`the ${app} deployment, to scale it to 0`, readyTimeoutMs, async () => {
+        d = (await findDeployments()).get(app);
+        return { done: d !== undefined, state: d ? 'deployed' : 'not deployed yet' };
+      }, progress).catch((err: Error) => {
+        throw new Error(`${wrong}; scaling ${app} to 0: ${err.message}`);
+      });
+      await scaleTo(d!.metadata.name, 0);
+    }
+    throw new Error(`${wrong}: dcm4chee and postgres-dcm4che were scaled to 0; correct the volume (FAST_DATA_DIR in ${script}), then retry`);
+  }
+
+  /** Runs a deploy script stage once: an earlier attempt that finished it (heartbeat) is not repeated. */
+  async function stage(progress: ClusterProgress, release: 'current' | 'target', action: 'undeploy' | 'deploy'): Promise<void> {
+    const name = `${action}:${release}`;
+    if (progress.done.has(name)) return;
+    progress.say(`running ${opts.deploy.argvOf(release, action).join(' ')}`);
+    await opts.deploy.run(release, action);
+    progress.mark(name);
   }
 
   async function ldapPod(): Promise<string> {
@@ -157,65 +221,27 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
     return pod.metadata!.name!;
   }
 
-  /** Runs argv in the ldap container; stdout goes to the given stream (ended by the client on exit). */
+  /**
+   * Runs argv in the ldap container through the image's sh, which prints an end marker with the
+   * exit status after the command, on stdout and on stderr: under the v5 exec protocol (Kubernetes
+   * 1.30+) a node connection that breaks mid-command reaches the client as "Success" with the
+   * output cut short, so only the markers tell a finished command, whose output arrived whole, from
+   * a cut stream. The script is a constant; argv stays argv ("$@").
+   */
   async function execInLdap(pod: string, argv: string[], stdout: Writable): Promise<{ exitCode: number; stderr: string }> {
-    const { kc } = k8s();
-    const stderr = new Collector();
-    const socket = new ChannelSocket(kc);
-    let status: V1Status | undefined;
-    let ws: WebSocket;
-    try {
-      ws = await new Exec(kc, socket).exec(ns, pod, LDAP_CONTAINER, argv, stdout, stderr, null, false, (s) => {
-        status = s;
-      });
-    } catch (err) {
-      throw new Error(`could not start "${argv.join(' ')}" in pod ${pod}: ${explain(err)}`, { cause: err });
+    // On both streams: each proves that its own stream arrived whole.
+    const wrapped = ['sh', '-c', `"$@"; rc=$?; printf '\\n%s %d\\n' ${END_MARKER} "$rc"; printf '%s %d\\n' ${END_MARKER} "$rc" >&2; exit "$rc"`, 'sh', ...argv];
+    const guard = new EndMarkerGuard(END_MARKER);
+    guard.pipe(stdout);
+    const { exitCode, stderr } = await execInPod(k8s().kc, { namespace: ns, pod, container: LDAP_CONTAINER }, wrapped, guard, execTimeoutMs);
+    if (!guard.writableEnded) guard.end();
+    await finished(guard);
+    // The command's stderr need not end with a newline: the marker may follow on the same line.
+    const end = new RegExp(`${END_MARKER} (\\d+)\\n?$`).exec(stderr);
+    if (!end || Number(end[1]) !== exitCode || guard.status !== exitCode) {
+      throw new Error(`"${argv.join(' ')}" in pod ${pod}: the stream ended before the command did (exit status ${exitCode} without the end marker on ${!end ? 'stderr' : 'stdout'}); it may have run partly`);
     }
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ws.terminate();
-    }, execTimeoutMs);
-    const closed = await socket.closed;
-    clearTimeout(timer);
-    if (!status) {
-      // No status: the stream broke. The command may have run partly; the caller retries, and the
-      // LDAP commands are judged so that a re-run is recognised.
-      const why = timedOut ? `did not finish within ${seconds(execTimeoutMs)}` : `lost its connection (websocket closed, code ${closed.code}${closed.error ? `: ${closed.error.message}` : ''}) before the exit status arrived`;
-      throw new Error(`"${argv.join(' ')}" in pod ${pod} ${why}`);
-    }
-    return { exitCode: exitCodeOf(status, argv, pod), stderr: stderr.text() };
-  }
-
-  async function runCommand(argv: string[]): Promise<void> {
-    const shown = argv.join(' ');
-    log(`$ ${shown}`);
-    const tail: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGTERM');
-      }, commandTimeoutMs);
-      for (const stream of [child.stdout, child.stderr]) {
-        readline.createInterface({ input: stream }).on('line', (line) => {
-          log(line);
-          tail.push(line);
-          if (tail.length > 20) tail.shift();
-        });
-      }
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        reject(new Error(`could not run \`${shown}\`: ${err.message}`));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (code === 0) return resolve();
-        const how = timedOut ? `did not finish within ${seconds(commandTimeoutMs)}` : signal ? `was killed by ${signal}` : `exited with ${code}`;
-        reject(new Error(`\`${shown}\` ${how}${tail.length > 0 ? `; last output:\n${tail.join('\n')}` : ''}`));
-      });
-    });
+    return { exitCode, stderr: stderr.slice(0, end.index) };
   }
 
   return {
@@ -230,22 +256,28 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
       const found = await findDeployments();
       const missing = APPS.filter((app) => !found.has(app));
       if (missing.length > 0) throw new Error(`deployments missing in namespace ${ns}: ${missing.map((a) => `${LABEL}=${a}`).join(', ')}`);
-      for (const d of found.values()) {
-        notes.push(`${d.metadata?.name}: ${d.spec?.replicas ?? 0} replica(s), ${d.status?.readyReplicas ?? 0} ready`);
-      }
+      for (const d of found.values()) notes.push(`${d.metadata.name}: ${d.spec?.replicas ?? 0} replica(s), ${d.status?.readyReplicas ?? 0} ready`);
 
       const device = envOf(found.get('dcm4chee')!, 'ARCHIVE_DEVICE_NAME');
       if (device !== undefined && device !== opts.deviceName) {
         throw new Error(`dcm4chee runs with ARCHIVE_DEVICE_NAME=${device}, the configuration says ${opts.deviceName}: the LDAP update would change the wrong device`);
       }
-
-      const db = databaseHostPath(found.get('postgres-dcm4che')!);
-      if (db.note) notes.push(db.note);
-      return db.path ? { notes, databaseHostPath: db.path } : { notes };
+      const databaseHostPath = await databaseDirectory(found.get('postgres-dcm4che')!).catch((err: Error) => {
+        throw new Error(`cannot tell where postgres-dcm4che keeps its database: ${err.message}`);
+      });
+      notes.push(`postgres-dcm4che's database directory (through its volume): ${databaseHostPath}`);
+      notes.push(...(await opts.deploy.check()));
+      return { notes, databaseHostPath };
     },
 
-    async stopApplications() {
+    async stopApplications(progress) {
       const record: ReplicaRecord = {};
+      const found = await findDeployments();
+      for (const app of APPS) {
+        const d = found.get(app);
+        if (!d) throw new Error(`no deployment with ${LABEL}=${app} in namespace ${ns}`);
+        if (d.metadata.annotations?.[ORIGINAL_ANNOTATION] === undefined) await annotate(d.metadata.name, { [ORIGINAL_ANNOTATION]: new Date().toISOString() });
+      }
       // dcm4chee first: it must not lose its database while running.
       for (const app of ['dcm4chee', 'postgres-dcm4che'] as const) {
         const d = await deployment(app);
@@ -254,7 +286,7 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
         const current = scale.spec?.replicas ?? 0;
         const remembered = Number(d.metadata.annotations?.[REPLICAS_ANNOTATION]);
         if (current > 0) {
-          if (remembered !== current) await annotate(name, String(current));
+          if (remembered !== current) await annotate(name, { [REPLICAS_ANNOTATION]: String(current) });
           await scaleTo(name, 0);
           log(`scaled ${name} from ${current} to 0`);
           record[app] = current;
@@ -263,24 +295,48 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
           record[app] = Number.isInteger(remembered) && remembered > 0 ? remembered : 0;
           log(`${name} already at 0 replicas; recorded ${record[app]}`);
         }
-        await waitPodsGone(app);
+        await waitPodsGone([app], progress);
         log(`${name}: no pods left`);
       }
       return record;
     },
 
-    async restoreApplications(record) {
-      // The database before the archive that needs it.
-      for (const app of ['postgres-dcm4che', 'dcm4chee'] as const) {
-        const replicas = record[app];
-        if (replicas === undefined) continue;
-        const d = await deployment(app);
-        const name = d.metadata.name;
-        await scaleTo(name, replicas);
-        if (d.metadata.annotations?.[REPLICAS_ANNOTATION] !== undefined) await annotate(name, null);
-        log(`scaled ${name} to ${replicas}`);
-        if (replicas > 0) await waitReady([app]);
+    async restoreApplications(progress) {
+      const { found, originals } = await originalsState();
+      // A retry of an attempt that scaled back and then died (or lost its result) removing the marks:
+      // the deployments are unmarked or partly so, which would otherwise read as a foreign platform.
+      if (progress.done.has(SCALED_BACK)) {
+        for (const app of originals) await annotate(found.get(app)!.metadata.name, { [ORIGINAL_ANNOTATION]: null, [REPLICAS_ANNOTATION]: null });
+        return 'scaled back by an earlier attempt';
       }
+      if (originals.length === APPS.length) {
+        const restored: string[] = [];
+        // The database before the archive that needs it.
+        for (const app of ['postgres-dcm4che', 'dcm4chee'] as const) {
+          const d = found.get(app)!;
+          const replicas = Number(d.metadata.annotations?.[REPLICAS_ANNOTATION]);
+          if (Number.isInteger(replicas) && replicas > 0) {
+            await scaleTo(d.metadata.name, replicas);
+            log(`scaled ${d.metadata.name} to ${replicas}`);
+            restored.push(`${app}=${replicas}`);
+            await waitReady([app], readyTimeoutMs, progress);
+          }
+        }
+        progress.mark(SCALED_BACK);
+        for (const app of APPS) await annotate(found.get(app)!.metadata.name, { [ORIGINAL_ANNOTATION]: null, [REPLICAS_ANNOTATION]: null });
+        return restored.length > 0 ? `scaled back: ${restored.join(', ')}` : 'nothing was scaled down';
+      }
+      const others = APPS.filter((app) => found.has(app) && !originals.includes(app));
+      // Unless an earlier attempt of this restore deployed them (the 0.2.x deploy leaves no marks).
+      if (others.length > 0 && !progress.done.has('deploy:current')) {
+        throw new Error(`deployments ${others.join(', ')} are not those of the 0.2.x platform (the 0.3.x platform is still deployed?): undeploy it first`);
+      }
+      // The 0.2.x platform was (partly) undeployed: what is left of it goes, then it is deployed again.
+      if (originals.length > 0) await stage(progress, 'current', 'undeploy');
+      await stage(progress, 'current', 'deploy');
+      await waitForDatabaseVolume(progress, opts.deploy.argvOf('current', 'deploy')[0]!);
+      await waitReady(APPS, platformTimeoutMs, progress);
+      return 'deployed the 0.2.x platform again';
     },
 
     async backupLdap(targetFile) {
@@ -310,14 +366,30 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
       }
     },
 
-    async redeploy(which) {
-      const { undeploy, deploy, rollback } = opts.redeploy;
-      if (which === 'forward' && !deploy) throw new Error('no redeploy.deploy command configured');
-      if (which === 'rollback' && !rollback) throw new Error('no redeploy.rollback command configured');
-      const commands = which === 'forward' ? [undeploy, deploy] : [rollback];
-      for (const argv of commands) if (argv) await runCommand(argv);
-      await waitReady(['ldap', 'postgres-dcm4che', 'dcm4chee']);
-      log('dcm4chee, ldap and postgres-dcm4che are Ready');
+    async redeploy(progress) {
+      if (!progress.done.has('deploy:target')) {
+        if ((await originalsState()).originals.length > 0) {
+          await stage(progress, 'current', 'undeploy');
+          await waitPodsGone(APPS, progress);
+          const left = (await originalsState()).originals;
+          if (left.length > 0) throw new Error(`the undeploy of 0.2.x left deployments ${left.join(', ')} behind`);
+        }
+        // Deployments after the undeploy are the target's: an earlier attempt's deploy ran.
+        if ((await findDeployments()).size === 0) await stage(progress, 'target', 'deploy');
+        else progress.mark('deploy:target');
+      }
+      await waitForDatabaseVolume(progress, opts.deploy.argvOf('target', 'deploy')[0]!);
+      await waitReady(APPS, platformTimeoutMs, progress);
+      log('dcm4chee, ldap and postgres-dcm4che of the 0.3.x platform are Ready');
+      return `0.3.x deployed; database volume ${opts.dataDir}; dcm4chee, ldap and postgres-dcm4che Ready`;
+    },
+
+    async undeployTarget(progress) {
+      const { originals } = await originalsState();
+      if (originals.length === APPS.length) return 'the 0.2.x platform was never undeployed: nothing of 0.3.x to remove';
+      await stage(progress, 'target', 'undeploy');
+      await waitPodsGone(APPS, progress);
+      return 'undeployed the 0.3.x platform';
     },
 
     async execLdap(argv): Promise<CommandOutcome> {
@@ -328,20 +400,24 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
       return { argv, exitCode, stdout: stdout.text(), stderr };
     },
 
-    async ldapDataVersions() {
+    async ldapData() {
       const pod = await ldapPod();
       const listing = new Collector();
-      const { exitCode, stderr } = await execInLdap(pod, ['ls', '-1', LDAP_DATA_DIR], listing);
-      if (exitCode !== 0) throw new Error(`listing ${LDAP_DATA_DIR} in pod ${pod} failed (exit ${exitCode}): ${stderr.trim()}`);
-      return listing
+      // The trailing slash: find does not descend into a starting point that is a symlink.
+      const argv = ['find', `${LDAP_DATA_DIR}/`, '-name', '*.ldif'];
+      const { exitCode, stderr } = await execInLdap(pod, argv, listing);
+      if (exitCode !== 0) throw new Error(`${argv.join(' ')} in pod ${pod} failed (exit ${exitCode}): ${stderr.trim()}`);
+      const files = listing
         .text()
         .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => DATA_VERSION.test(l))
-        .sort(compareDataVersions);
+        .map((l) => path.posix.relative(LDAP_DATA_DIR, l.trim()))
+        .filter((l) => l && !l.startsWith('..'))
+        .sort();
+      const versions = [...new Set(files.map((f) => f.split('/')[0]!).filter((d, i, all) => DATA_VERSION.test(d) && all.indexOf(d) === i))];
+      return { versions, files };
     },
 
-    async restartPods() {
+    async restartPods(progress) {
       // ldap first: dcm4chee reads its configuration from LDAP when it starts.
       for (const app of ['ldap', 'dcm4chee'] as const) {
         const old = await pods(app);
@@ -350,16 +426,16 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
         for (const p of old) {
           const name = p.metadata!.name!;
           await call(`deleting pod ${name}`, () => k8s().core.deleteNamespacedPod({ name, namespace: ns })).catch((err: unknown) => {
-            if (!(err instanceof Error && err.cause instanceof ApiException && err.cause.code === 404)) throw err;
+            if (!isNotFound(err)) throw err;
           });
           log(`deleted pod ${name}`);
         }
-        await poll(`a new ${app} pod to be Ready`, async () => {
+        await poll(`a new ${app} pod to be Ready`, readyTimeoutMs, async () => {
           const now = await pods(app);
           const fresh = now.filter((p) => !oldUids.has(p.metadata?.uid) && !terminating(p));
           const stale = now.filter((p) => oldUids.has(p.metadata?.uid));
           return { done: stale.length === 0 && fresh.length > 0 && fresh.every(ready), state: describePods(now) };
-        });
+        }, progress);
         log(`${app} restarted`);
       }
     },
@@ -377,22 +453,6 @@ function loadKubeConfig(file: string | undefined): KubeConfig {
   else throw new Error('no Kubernetes configuration: set cluster.kubeconfig or KUBECONFIG, provide ~/.kube/config, or run inside the cluster');
   if (!kc.getCurrentCluster()) throw new Error(`the Kubernetes configuration${file ? ` ${file}` : ''} has no current cluster`);
   return kc;
-}
-
-/** Kaapana's data directory: the hostPath behind PGDATA of the postgres-dcm4che container. */
-function databaseHostPath(d: V1Deployment): { path?: string; note?: string } {
-  const spec = d.spec?.template?.spec;
-  const container = spec?.containers.find((c) => c.name === 'postgres-dcm4che-container') ?? spec?.containers[0];
-  const pgdata = container?.env?.find((e) => e.name === 'PGDATA')?.value ?? '/var/lib/postgresql/data';
-  const mount = (container?.volumeMounts ?? [])
-    .filter((m) => pgdata === m.mountPath || pgdata.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
-    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
-  if (!mount) return { note: `postgres-dcm4che mounts no volume at ${pgdata}: take the database directory from the configuration` };
-  const volume = spec?.volumes?.find((v) => v.name === mount.name);
-  if (!volume?.hostPath) {
-    return { note: `postgres-dcm4che's ${pgdata} is not a hostPath volume: take the database directory from the configuration` };
-  }
-  return { path: path.posix.join(volume.hostPath.path, mount.subPath ?? '', path.posix.relative(mount.mountPath, pgdata)) };
 }
 
 function envOf(d: V1Deployment, name: string): string | undefined {
@@ -416,100 +476,6 @@ function describePods(list: V1Pod[]): string {
   return list.map((p) => `${p.metadata?.name} ${terminating(p) ? 'Terminating' : p.status?.phase ?? 'Unknown'}${ready(p) ? ' Ready' : ''}`).join(', ');
 }
 
-function exitCodeOf(status: V1Status, argv: string[], pod: string): number {
-  if (status.status === 'Success') return 0;
-  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
-  const code = Number(cause?.message);
-  if (cause && Number.isInteger(code)) return code;
-  // Failure without an exit code: the command never ran (e.g. not found in the image).
-  throw new Error(`"${argv.join(' ')}" could not run in pod ${pod}: ${status.message ?? status.reason ?? 'unknown failure'}`);
-}
-
-/** Runs an API call; failures name what was being done and keep the client's error as cause. */
-async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw new Error(`${what}: ${explain(err)}`, { cause: err });
-  }
-}
-
-function explain(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body: unknown = typeof err.body === 'string' ? safeJson(err.body) : err.body;
-    const message = body && typeof body === 'object' && 'message' in body ? String(body.message) : undefined;
-    return `HTTP ${err.code}${message ? `: ${message}` : ''}`;
-  }
-  if (err instanceof Error) {
-    // fetch reports "fetch failed" and puts the reason (ECONNREFUSED, …) in cause.
-    return err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message;
-  }
-  return String(err);
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function seconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Collects a stream's bytes; decoded once at the end so split multi-byte characters survive. */
-class Collector extends Writable {
-  private readonly chunks: Buffer[] = [];
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.chunks.push(chunk);
-    done();
-  }
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
-  }
-}
-
-/**
- * The websocket under client-node's Exec. Its own handler would end process.stdout when a v5 server
- * closes a stream, and tells nobody when the socket drops; this one ignores close frames and exposes
- * how the socket ended.
- */
-class ChannelSocket {
-  /** Set by connect: resolves when the socket is gone, with the close code and any error. */
-  closed!: Promise<{ code: number; error?: Error }>;
-
-  constructor(private readonly kc: KubeConfig) {}
-
-  async connect(apiPath: string, _text: unknown, binary: ((channel: number, data: Buffer) => boolean) | null): Promise<WebSocket> {
-    const server = this.kc.getCurrentCluster()!.server.replace(/\/$/, '');
-    const options: WebSocket.ClientOptions = {};
-    await this.kc.applyToHTTPSOptions(options);
-    const ws = new WebSocket(`${server.replace(/^http/, 'ws')}${apiPath}`, CHANNEL_PROTOCOLS, options);
-    let failure: Error | undefined;
-    this.closed = new Promise((resolve) => ws.on('close', (code) => resolve({ code, ...(failure ? { error: failure } : {}) })));
-    ws.on('error', (err) => {
-      failure = err;
-    });
-    ws.on('message', (data: WebSocket.RawData) => {
-      const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-      if (frame.length === 0 || frame[0] === CLOSE_CHANNEL) return;
-      try {
-        if (binary && !binary(frame[0]!, frame.subarray(1))) ws.close(1000);
-      } catch (err) {
-        failure = err instanceof Error ? err : new Error(String(err));
-        ws.terminate();
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return ws;
-  }
 }

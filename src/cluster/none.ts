@@ -7,11 +7,12 @@ export function createNoCluster(): Cluster {
     kind: 'none',
     preflight: async () => ({ notes: ['no cluster configured: stop dcm4chee and the database deployment yourself before starting'] }),
     stopApplications: async () => ({}),
-    restoreApplications: async () => undefined,
+    restoreApplications: async () => 'no cluster: nothing to restore',
     backupLdap: async () => undefined,
     redeploy: absent('redeploy'),
+    undeployTarget: async () => 'no cluster: nothing was deployed',
     execLdap: absent('the LDAP update'),
-    ldapDataVersions: absent('the LDAP update'),
+    ldapData: absent('the LDAP update'),
     restartPods: absent('restarting pods'),
   };
 }

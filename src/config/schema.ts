@@ -56,23 +56,39 @@ const runtime = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
+/**
+ * Kaapana's own deploy_platform.sh, run as the Kaapana admin (it refuses root), with --quiet first.
+ * Forward: undeploy with the current (0.2.x) script, deploy with the target (0.3.x) script. Back:
+ * undeploy with the target script, deploy with the current one (a deploy over a deployment fails).
+ */
+const redeploy = z
+  .object({
+    /** The OS user who installed the platform; its ~/.kube/config is the one the script uses. */
+    user: safeName,
+    /** deploy_platform.sh of the running 0.2.x platform. */
+    currentScript: absolutePath,
+    /** deploy_platform.sh of the 0.3.x release. */
+    targetScript: absolutePath,
+    /** More arguments for a deploy, never secrets: e.g. ["--domain", "pacs.example.org"]. */
+    deployArgs: z.array(z.string().min(1).refine((a) => !/^(-p|--password)$/.test(a), { message: 'the registry password goes in redeploy.registry, never in argv' })).default([]),
+    /** Answers the script's registry prompts on its stdin (the script asks when it has none baked in). */
+    registry: z.object({ username: z.string().min(1), password: secretRef }).strict().optional(),
+    /** The platform comes up minutes after the script returns (kube-helm installs it later). */
+    platformTimeoutMinutes: z.number().positive().default(30),
+  })
+  .strict();
+
 const cluster = z.discriminatedUnion('kind', [
   /** No cluster (demo, or a site that stops and restarts the applications itself). */
   z.object({ kind: z.literal('none') }).strict(),
   z
     .object({
       kind: z.literal('kubernetes'),
+      /** `services`, or `<INSTANCE_UID>-services` on a node deployed with an INSTANCE_UID. */
       namespace: safeName.default('services'),
       kubeconfig: absolutePath.optional(),
       ldapDeviceName: safeName.default('KAAPANA'),
-      redeploy: z
-        .object({
-          undeploy: z.array(z.string().min(1)).min(1).optional(),
-          deploy: z.array(z.string().min(1)).min(1).optional(),
-          rollback: z.array(z.string().min(1)).min(1).optional(),
-        })
-        .strict()
-        .default({}),
+      redeploy,
     })
     .strict(),
 ]);
@@ -129,6 +145,8 @@ export const configSchema = z
     heartbeatTimeoutSeconds: z.number().int().min(3).default(60),
     /** Attempts per activity before a step counts as failed (after the swap: before asking the operator). */
     activityAttempts: z.number().int().min(1).max(20).default(5),
+    /** The wait before an activity's second attempt; it doubles with each further one (at most a minute). */
+    retryIntervalSeconds: z.number().min(0.1).max(60).default(2),
   })
   .strict();
 

@@ -72,18 +72,19 @@ export function ldapCommandPlan(opts: { deviceName: string; available: string[];
 }
 
 /**
- * LDAP result codes that mean "the change is already there" for each image command.
- * update-data: 20 value exists, 68 entry exists, 16 no such value (5.32.0 deletes values, so its re-run
- * gives 16). update-schema replaces the schema: any error is a failure.
+ * LDAP results that mean "the change is already there", per image command and ldapmodify operation.
+ * update-data: 20 value exists and 16 no such value (5.32.0 deletes values) on modify, 68 entry
+ * exists on add, and 32 no such object on delete (5.29.0 deletes then re-adds an entry: interrupted
+ * between the two, the re-run's delete finds nothing). A 32 on modify means a wrong DN, never that.
+ * update-schema replaces the schema: any error is a failure.
  */
-const ALREADY_PRESENT: Record<string, ReadonlySet<number>> = {
-  'update-schema': new Set(),
-  'update-data': new Set([20, 68, 16]),
-  'init-role': new Set([68]),
-  'assign-role-to-user': new Set([20]),
-  'unassign-role-from-user': new Set([16]),
+const ALREADY_PRESENT: Record<string, Partial<Record<string, ReadonlySet<number>>>> = {
+  'update-schema': {},
+  'update-data': { ldap_modify: new Set([20, 16]), ldap_add: new Set([68]), ldap_delete: new Set([32]) },
+  'init-role': { ldap_add: new Set([68]) },
+  'assign-role-to-user': { ldap_modify: new Set([20]) },
+  'unassign-role-from-user': { ldap_modify: new Set([16]) },
 };
-const TOLERABLE_OPERATIONS = new Set(['ldap_modify', 'ldap_add', 'ldap_delete']);
 
 /** e.g. "ldap_modify: Type or value exists (20)", "ldap_sasl_bind(SIMPLE): Can't contact LDAP server (-1)" */
 const LDAP_ERROR = /^(ldap_[a-z_]+)(?:\([^)]*\))?: (.*) \((-?\d+)\)$/;
@@ -100,7 +101,7 @@ function commandName(argv: string[]): string {
 
 export function judgeLdapOutcome(outcome: CommandOutcome): LdapJudgement {
   const command = commandName(outcome.argv);
-  const tolerated = ALREADY_PRESENT[command] ?? new Set<number>();
+  const tolerated = ALREADY_PRESENT[command] ?? {};
   const fail = (reason: string): LdapJudgement => ({ ok: false, alreadyApplied: false, reason });
 
   // The image's role scripts print their usage and exit 0 when an argument is missing.
@@ -116,7 +117,7 @@ export function judgeLdapOutcome(outcome: CommandOutcome): LdapJudgement {
     const m = LDAP_ERROR.exec(line);
     if (m) {
       const code = Number(m[3]);
-      if (TOLERABLE_OPERATIONS.has(m[1]!) && tolerated.has(code)) {
+      if (tolerated[m[1]!]?.has(code)) {
         present.push(line);
         presentCodes.add(code);
       } else {
@@ -140,4 +141,19 @@ export function judgeLdapOutcome(outcome: CommandOutcome): LdapJudgement {
   }
 
   return present.length > 0 ? { ok: true, alreadyApplied: true, reason: `already present: ${present.join('; ')}` } : { ok: true, alreadyApplied: false };
+}
+
+/**
+ * LDIF files of the data versions in range that the image's update-data never applies (it only
+ * runs update-<component>-<version>.ldif of its own components), e.g. 5.30.0's update-ui-config:
+ * named in the report, to be applied by hand where the archive UI configuration is used.
+ */
+export function neverAppliedLdifs(files: string[], opts: { from?: string; to?: string } = {}): string[] {
+  const from = opts.from ?? DEFAULT_FROM;
+  const to = opts.to ?? DEFAULT_TO;
+  return files.filter((f) => {
+    const [version, name] = f.split('/');
+    if (!version || !name || !DATA_VERSION.test(version)) return false;
+    return compareDataVersions(version, from) > 0 && compareDataVersions(version, to) <= 0 && /^update-ui-config/.test(name);
+  });
 }

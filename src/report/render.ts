@@ -1,9 +1,8 @@
 // Markdown rendering of the report.
 import type { Fingerprint } from '../postgres/inventory.js';
 import type { MigrationReport } from './types.js';
+import { duration as secs, mib } from '../format.js';
 
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** An inventory taken at verification 'counts' carries no checksums. */
@@ -61,6 +60,16 @@ export function renderMarkdown(r: MigrationReport): string {
     out.push('## LDAP commands', '', '| command | exit | already applied | took | stderr |', '|---|---:|---|---:|---|');
     for (const c of r.ldap) out.push(`| \`${c.argv.join(' ')}\` | ${c.exitCode} | ${c.alreadyApplied ? 'yes' : 'no'} | ${secs(c.ms)} | ${cell(c.stderr.trim().slice(0, 200))} |`);
     out.push('');
+  }
+  if (r.ldapNeverApplied?.length) {
+    out.push(
+      '## LDAP files the update did not apply',
+      '',
+      "The ldap image ships these LDIF files, but its `update-data` never applies them (nor does Kaapana's guide). Apply them by hand where the archive's UI configuration is used:",
+      '',
+      ...r.ldapNeverApplied.map((f) => `- \`/etc/openldap/data/${f}\``),
+      '',
+    );
   }
   if (r.rollback) {
     out.push('## Rollback', '', `Reason: ${r.rollback.reason}`, '');

@@ -17,7 +17,7 @@ export interface MigrationReport {
   runTag: string;
   startedAt: string;
   endedAt?: string;
-  outcome: 'completed' | 'rolled-back' | 'failed';
+  outcome: 'completed' | 'refused' | 'rolled-back' | 'failed';
   versions: { from: string; to: string; alreadyPresent: string[]; applied: string[] };
   steps: StepRecord[];
   tablesBefore?: Record<string, Fingerprint>;
@@ -27,6 +27,8 @@ export interface MigrationReport {
   dumps: { name: string; file: string; bytes: number; sha256: string; ms: number }[];
   scripts: { version: string; sha256: string; ms: number; outcome: string }[];
   ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];
+  /** LDIF files of the ldap image that its update-data never applies (apply by hand where used). */
+  ldapNeverApplied?: string[];
   ldapBackup?: string;
   approval?: Approval;
   rollback?: { reason: string; undone: string[]; notUndone: string[] };

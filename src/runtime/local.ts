@@ -21,6 +21,7 @@ import { ExecFailed } from './port.js';
 import { quoteIdent } from '../postgres/client.js';
 import { alive } from './process.js';
 import { exists, readJsonIfPresent } from '../files.js';
+import { osUser } from '../os-users.js';
 
 export interface LocalImage {
   binDir: string;
@@ -64,7 +65,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
 
   async function ownForServer(dir: string): Promise<void> {
     if (!asRoot) return;
-    const { uid, gid } = await userIds(opts.serverUser);
+    const { uid, gid } = await osUser(opts.serverUser, 'runtime.serverUser');
     await fs.chown(dir, uid, gid);
   }
 
@@ -223,7 +224,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
         for (const tool of ['postgres', 'initdb']) await mustExecute(path.join(opts.images[role].binDir, tool), `runtime.${role}.binDir`);
       }
       for (const tool of ['psql', 'pg_dump']) await mustExecute(clientBin(tool), 'runtime.clientBinDir');
-      if (asRoot) await userIds(opts.serverUser);
+      if (asRoot) await osUser(opts.serverUser, 'runtime.serverUser');
     },
 
     async start(spec, readyTimeoutMs): Promise<ServerEndpoint> {
@@ -293,13 +294,6 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
   }
   const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
-}
-
-async function userIds(user: string): Promise<{ uid: number; gid: number }> {
-  const passwd = await fs.readFile('/etc/passwd', 'utf8');
-  const entry = passwd.split('\n').map((l) => l.split(':')).find((f) => f[0] === user);
-  if (!entry) throw new Error(`runtime.serverUser: no OS user named ${user}`);
-  return { uid: Number(entry[2]), gid: Number(entry[3]) };
 }
 
 async function mustExecute(file: string, key: string): Promise<void> {

@@ -22,6 +22,7 @@ import {
   type Resolution,
   type StepName,
 } from '../shared.js';
+import { duration as secs, mib } from '../format.js';
 
 export interface MigrationInput {
   /** Holds the password only by reference (environment variable or file on the worker's node). */
@@ -42,7 +43,7 @@ function activitiesFor(config: MigrationConfig) {
     heartbeatTimeout: `${config.heartbeatTimeoutSeconds} seconds`,
     // Compensation must not start while a cancelled activity still writes.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: config.activityAttempts, nonRetryableErrorTypes: FATAL },
+    retry: { initialInterval: `${config.retryIntervalSeconds} seconds`, backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: config.activityAttempts, nonRetryableErrorTypes: FATAL },
   });
   /** Run an activity with a summary that the Web UI shows. */
   return function call<K extends keyof Act>(name: K, summary: string, ...args: Parameters<Act[K]>): ReturnType<Act[K]> {
@@ -84,6 +85,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     approveSwapUpdate,
     (a) => {
       approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
+      progress.approval = approval;
       return approval;
     },
     {
@@ -95,7 +97,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   );
   // Signals cannot be refused: one that comes before the verification is ignored.
   wf.setHandler(approveSwapSignal, (a) => {
-    if (progress.verified && !approval) approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
+    if (progress.verified && !approval) progress.approval = approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
   });
   const acceptResolution = (r: Resolution) => {
     resolution = r;
@@ -104,6 +106,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   wf.setHandler(resolveUpdate, acceptResolution, {
     validator: (r) => {
       if (progress.phase !== 'awaiting-resolution') throw new Error('nothing waits for a resolution now');
+      if (resolution !== undefined) throw new Error(`already resolved with "${resolution}"`);
       if (r !== 'retry' && r !== 'rollback') throw new Error('resolve with "retry" or "rollback"');
     },
   });
@@ -154,6 +157,15 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     progress.completed.push({ step: name, detail: `skipped: ${why}`, ms: 0 });
   };
 
+  /** Waits in phase awaiting-resolution (progress.failure says what failed) for the operator's decision. */
+  async function awaitResolution(): Promise<Resolution> {
+    resolution = undefined;
+    setPhase('awaiting-resolution');
+    await wf.condition(() => resolution !== undefined);
+    progress.failure = undefined;
+    return resolution!;
+  }
+
   /** After the swap a failed cluster step waits for the operator rather than rolling back alone. */
   async function resolvable<T>(name: StepName, detail: string, fn: () => Promise<T>, summarise?: (r: T) => string): Promise<T> {
     for (;;) {
@@ -162,11 +174,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       } catch (err) {
         if (wf.isCancellation(err)) throw err;
         progress.failure = `${name}: ${describe(err)}`;
-        resolution = undefined;
-        setPhase('awaiting-resolution');
-        await wf.condition(() => resolution !== undefined);
-        progress.failure = undefined;
-        if (resolution === 'rollback') throw err;
+        if ((await awaitResolution()) === 'rollback') throw err;
       }
     }
   }
@@ -175,7 +183,6 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   const onRollback = (what: string, run: () => Promise<string | void>) => compensations.push({ what, run });
   const discard = (role: ServerRole) => onRollback(`discard the ${role} server`, () => call('discardServer', `discard the ${role} server`, ctx, role));
   const kube = config.cluster.kind === 'kubernetes';
-  let redeployed = false;
 
   try {
     const plan = await step('preflight', 'checks before anything changes', () => call('preflight', 'preflight checks', ctx), (p) =>
@@ -183,11 +190,11 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     );
 
     if (kube) {
-      const replicas = await step('stopApplications', 'scale dcm4chee and postgres-dcm4che to 0', () => call('stopApplications', 'scale applications to 0', ctx), (r) =>
+      // Registered first: it undoes a stop that failed half-way too, and after an undeploy of 0.2.x
+      // it deploys 0.2.x again (it reads what to do from the cluster).
+      onRollback('bring the 0.2.x applications back', () => call('restoreApplications', 'bring the 0.2.x applications back', ctx));
+      await step('stopApplications', 'scale dcm4chee and postgres-dcm4che to 0', () => call('stopApplications', 'scale applications to 0', ctx), (r) =>
         `was ${Object.entries(r).map(([d, n]) => `${d}=${n}`).join(', ')}`,
-      );
-      onRollback('restart the applications', () =>
-        redeployed ? call('redeploy', 'redeploy Kaapana 0.2.x', ctx, 'rollback').then(() => 'ran the rollback redeploy') : call('restoreApplications', 'scale applications back', ctx, replicas),
       );
       report.ldapBackup = await step('backupLdap', 'export the LDAP tree before anything changes it', () => call('backupLdap', 'export the LDAP tree', ctx), (f) => f ?? 'nothing exported');
     } else {
@@ -213,8 +220,14 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     const targetVersions = [...before.appliedVersions, ...pending.map((s) => s.version)];
     const applyUpdates = (role: ServerRole) =>
       step('applyUpdates', `${pending.length} scripts on the ${role} server, each in one transaction`, async () => {
+        // A script's time follows the rows it rewrites, not its place in the list: progress (and
+        // the watch's ETA) count those rows. Plans recorded before `rewrites` existed count scripts.
+        const weights = pending.map((script) => 1 + (script.rewrites ?? []).reduce((sum, table) => sum + (before.inventory.tables[table]?.count ?? 0), 0));
+        const total = weights.reduce((a, b) => a + b, 0);
+        let done = 0;
         for (const [i, script] of pending.entries()) {
-          progress.current = { step: 'applyUpdates', detail: `update-${script.version}-psql.sql`, done: i, total: pending.length, unit: 'scripts' };
+          progress.current = { step: 'applyUpdates', detail: `update-${script.version}-psql.sql`, done, total, unit: 'rewrites' };
+          done += weights[i]!;
           showDetails();
           const result = await call('applyUpdate', `apply update-${script.version}-psql.sql`, ctx, role, script);
           report.scripts.push(result);
@@ -283,18 +296,17 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
 
     progress.verified = true;
     const timeout = config.approval.timeoutMinutes;
-    const approved = await step(
+    await step(
       'awaitApproval',
       'waiting for approveSwap',
       async () => {
-        if (timeout) return wf.condition(() => approval !== undefined, timeout * 60_000);
-        await wf.condition(() => approval !== undefined);
-        return true;
+        const approved = timeout ? await wf.condition(() => approval !== undefined, timeout * 60_000) : await wf.condition(() => approval !== undefined).then(() => true);
+        // Thrown inside the step, so that the report and the progress show the gate as failed.
+        if (!approved) throw ApplicationFailure.nonRetryable(`no approval within ${timeout} minutes`, 'ApprovalTimeout');
       },
       () => `approved by ${approval?.by ?? 'nobody'}`,
       'awaiting-approval',
     );
-    if (!approved) throw new StepFailed('awaitApproval', ApplicationFailure.nonRetryable(`no approval within ${timeout} minutes`, 'ApprovalTimeout'));
     report.approval = approval;
 
     onRollback('put the original directory back', () => call('unswap', 'put the original directory back', ctx, wf.uuid4().slice(0, 8)));
@@ -302,14 +314,16 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     await step('removeWork', `remove ${plan.layout.work}`, () => call('removeWork', 'remove the 9.6 working copy', ctx), (r) => r);
 
     if (kube) {
-      await resolvable('redeploy', 'Kaapana 0.3.x', () => call('redeploy', 'redeploy Kaapana 0.3.x', ctx, 'forward'));
-      redeployed = true;
-      // Undoing the swap needs the 0.3.x database pod off the live directory first.
-      onRollback('stop the 0.3.x applications', () => call('stopApplications', 'scale the 0.3.x applications to 0', ctx).then(() => 'scaled the 0.3.x applications to 0'));
-      const commands = await resolvable('ldapUpdate', 'list the data updates the ldap pod ships', () => call('ldapPlan', 'list the LDAP update commands', ctx), (c) =>
-        `${c.length} commands`,
+      // Registered before the redeploy starts: whatever it reached (0.2.x undeployed, 0.3.x half
+      // deployed or never Ready), undoing takes 0.3.x down, so that no database server runs on
+      // the live directory while the swap is undone.
+      onRollback('take the 0.3.x platform down', () => call('undeployTarget', 'undeploy the 0.3.x platform', ctx));
+      await resolvable('redeploy', 'Kaapana 0.3.x: undeploy 0.2.x, deploy 0.3.x, wait for the platform', () => call('redeploy', 'redeploy Kaapana 0.3.x', ctx), (r) => r);
+      const ldap = await resolvable('ldapUpdate', 'list the data updates the ldap pod ships', () => call('ldapPlan', 'list the LDAP update commands', ctx), (p) =>
+        `${p.commands.length} commands`,
       );
-      for (const command of commands) {
+      report.ldapNeverApplied = ldap.neverApplied;
+      for (const command of ldap.commands) {
         const result = await resolvable('ldapUpdate', command.argv.join(' '), () => call('ldapCommand', command.argv.join(' '), ctx, command.argv), (r) =>
           `${command.argv.join(' ')}: exit ${r.exitCode}${r.alreadyApplied ? ' (already applied)' : ''}`,
         );
@@ -332,15 +346,34 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   } catch (err) {
     const reason = describe(err);
     progress.failure = reason;
+    if (refused(err)) {
+      // Nothing ran but the read-only checks: there is nothing to undo.
+      report.outcome = 'refused';
+      report.endedAt = now();
+      progress.reportPath = await call('writeReport', 'write the report', ctx, report).catch(() => undefined);
+      setPhase('refused');
+      throw ApplicationFailure.nonRetryable(`${reason}; nothing was changed`, 'MigrationRefused');
+    }
     setPhase('rolling-back');
     report.rollback = { reason, undone: [], notUndone: [] };
     // Undo even when the workflow itself was cancelled.
     await wf.CancellationScope.nonCancellable(async () => {
       for (const c of compensations.reverse()) {
-        try {
-          report.rollback!.undone.push((await c.run()) || c.what);
-        } catch (cerr) {
-          report.rollback!.notUndone.push(`${c.what}: ${describe(cerr)}`);
+        // An undo that fails after its retries must not let the rest run as if it had worked:
+        // the operator decides (retry it, or leave it undone and go on with the rest).
+        for (;;) {
+          try {
+            report.rollback!.undone.push((await c.run()) || c.what);
+            break;
+          } catch (cerr) {
+            progress.failure = `undoing failed: ${c.what}: ${describe(cerr)}`;
+            const decision = await awaitResolution();
+            progress.failure = reason;
+            setPhase('rolling-back');
+            if (decision === 'retry') continue;
+            report.rollback!.notUndone.push(`${c.what}: ${describe(cerr)}`);
+            break;
+          }
         }
       }
       report.outcome = report.rollback!.notUndone.length === 0 ? 'rolled-back' : 'failed';
@@ -350,9 +383,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     setPhase(report.outcome === 'rolled-back' ? 'rolled-back' : 'failed');
     if (wf.isCancellation(err)) throw err;
     const state =
-      compensations.length === 0
-        ? 'nothing was changed'
-        : report.outcome === 'rolled-back'
+      report.outcome === 'rolled-back'
           ? 'rolled back: the original database directory is in place and unchanged'
           : `rollback incomplete (${report.rollback.notUndone.join('; ')}): see the report`;
     throw ApplicationFailure.nonRetryable(`${reason}; ${state}`, 'MigrationFailed');
@@ -381,6 +412,11 @@ function updatedProblems(before: InventoryResult, after: InventoryResult, target
   return problems;
 }
 
+/** Preflight failed, or the input was bad: the workflow changed nothing. */
+function refused(err: unknown): boolean {
+  return err instanceof StepFailed && err.step === 'preflight';
+}
+
 class StepFailed extends Error {
   constructor(
     readonly step: StepName,
@@ -401,6 +437,3 @@ function rootMessage(err: unknown): string {
 function describe(err: unknown): string {
   return err instanceof StepFailed ? err.message : rootMessage(err);
 }
-
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
