@@ -3,7 +3,7 @@
 // no auth role yet. The schema is a test schema shaped like dcm4che's (own OIDs, a few attributes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
+import { freePort } from '../../src/free-ports.js';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -103,6 +103,7 @@ function treeLdif(device: string): string {
     `dn: ${devices}\nobjectClass: applicationProcess\ncn: Devices\n`,
     `dn: dicomDeviceName=${device},${devices}\nobjectClass: dicomDevice\ndicomDeviceName: ${device}\ndcmProperty: installedBy=kaapana-0.2\n`,
     `dn: dicomAETitle=${device},dicomDeviceName=${device},${devices}\nobjectClass: dicomNetworkAE\ndicomAETitle: ${device}\ndcmAcceptedUserRole: user\n`,
+    `dn: dcmExporterID=RetrieveAsReceived,dicomDeviceName=${device},${devices}\nobjectClass: dcmExporter\ndcmExporterID: RetrieveAsReceived\ndcmProperty: asReceived=5.26\n`,
     `dn: ${users}\nobjectClass: organizationalUnit\nou: users\n`,
     person('root'),
     person('admin'),
@@ -133,17 +134,6 @@ async function must(cmd: string, args: string[], input?: string): Promise<void> 
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}: ${r.stderr}`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startSlapd(opts: { deviceName?: string } = {}): Promise<TestSlapd> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kaapana-slapd-'));
   const configDir = path.join(dir, 'slapd.d');
@@ -160,6 +150,9 @@ export async function startSlapd(opts: { deviceName?: string } = {}): Promise<Te
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that ends early (its file bound, a crash) takes its slapd along.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
 
   const bind = ['-x', '-H', url, '-D', `cn=admin,${BASE}`, '-w', ROOT_PW];
   try {
@@ -190,6 +183,7 @@ export async function startSlapd(opts: { deviceName?: string } = {}): Promise<Te
     },
     modify: (ldif, extraArgs = []) => runTool('ldapmodify', [...bind, ...extraArgs], ldif),
     async stop() {
+      process.off('exit', killOnExit);
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await exited;

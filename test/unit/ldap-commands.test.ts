@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { compareDataVersions, GUIDE_DATA_VERSIONS, judgeLdapOutcome, ldapCommandPlan } from '../../src/plan/ldap-commands.js';
+import { compareDataVersions, GUIDE_DATA_VERSIONS, judgeLdapOutcome, ldapCommandPlan, neverAppliedLdifs } from '../../src/plan/ldap-commands.js';
 
 /** What slapd-dcm4chee 2.6.6-32.0 has in /etc/openldap/data, versions only (unsorted on purpose). */
 const IMAGE_VERSIONS = ['5.31.2', '5.26.1', '5.28.0', '5.29.0', '5.29.1', '5.29.2', '5.30.0', '5.31.0', '5.31.1', '5.32.0', '5.26.0', '5.25.0'];
@@ -146,5 +146,25 @@ describe('judgeLdapOutcome', () => {
     const k = judgeLdapOutcome(outcome(['/usr/bin/env', 'update-data', '5.28.0'], 127, '', 'env: ‘update-data’: No such file or directory\n'));
     assert.equal(k.ok, false);
     assert.match(k.reason!, /exit code 127.*No such file/);
+  });
+});
+
+describe('the 5.29.0 delete and add, and the files update-data never applies', () => {
+  const argv = [...ENV, 'update-data', '5.29.0', '-c'];
+  const EXPORTER = `dcmExporterID=RetrieveAsReceived,${DEVICE}`;
+
+  test('a delete that finds nothing (32) inside update-data counts as already applied', () => {
+    const judged = judgeLdapOutcome(outcome(argv, 0, `ldapmodify -f 5.29.0/update-dev-5.29.0.ldif -c\ndeleting entry "${EXPORTER}"\n\nadding new entry "${EXPORTER}"\n\n`, 'ldap_delete: No such object (32)\n\tmatched DN: dicomDeviceName=KAAPANA\n'));
+    assert.deepEqual({ ok: judged.ok, alreadyApplied: judged.alreadyApplied }, { ok: true, alreadyApplied: true });
+  });
+
+  test('32 on a modify is a wrong DN, never "already applied"; nor is 32 outside update-data', () => {
+    assert.equal(judgeLdapOutcome(outcome(argv, 0, `ldapmodify -f 5.29.0/update-dev-5.29.0.ldif -c\nmodifying entry "${EXPORTER}"\n\n`, 'ldap_modify: No such object (32)\n')).ok, false);
+    assert.equal(judgeLdapOutcome(outcome([...ENV, 'assign-role-to-user', 'auth', 'user'], 32, '', 'ldap_delete: No such object (32)\n')).ok, false);
+  });
+
+  test('the ui-config LDIFs of 5.30.0 and 5.32.0 are named; others and versions out of range are not', () => {
+    const files = ['5.30.0/update-ui-config.ldif', '5.30.0/update-dev-5.30.0.ldif', '5.32.0/update-ui-config-5.32.0.ldif', '5.26.0/update-ui-config.ldif', '5.33.0/update-ui-config.ldif', 'init-role.ldif'];
+    assert.deepEqual(neverAppliedLdifs(files), ['5.30.0/update-ui-config.ldif', '5.32.0/update-ui-config-5.32.0.ldif']);
   });
 });
