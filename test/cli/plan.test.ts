@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { NEW_POSTGRES_BIN_DIR } from '../../src/demo/binaries.js';
+import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../../src/demo/binaries.js';
 import { DEMO_SCRIPTS_DIR } from '../../src/demo/node.js';
 import { sha256File } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN } from '../../src/plan/versions.js';
@@ -13,8 +13,10 @@ import { tempDir } from '../support/harness.js';
 import { cli } from './run.js';
 
 let dir: string;
+let oldBinDir: string;
 before(async () => {
   dir = await tempDir('plan');
+  oldBinDir = await oldPostgresBinDir();
   // A node as plan sees it: a live 9.6 directory and room for the rest.
   await fs.mkdir(path.join(dir, 'fast', 'postgres-dcm4che'), { recursive: true });
   await fs.writeFile(path.join(dir, 'fast', 'postgres-dcm4che', 'PG_VERSION'), '9.6\n');
@@ -28,7 +30,7 @@ function configFor(overrides: Partial<ConfigInput> & Record<string, unknown> = {
     node: 'plan-node',
     paths: { dataDir: path.join(dir, 'fast', 'postgres-dcm4che'), fastDataDir: path.join(dir, 'fast'), backupDir: path.join(dir, 'backup'), scriptsDir: DEMO_SCRIPTS_DIR },
     database: { password: { env: 'PACS_PASSWORD' } },
-    runtime: { kind: 'local', old: { binDir: '/opt/pg96/bin' }, new: { binDir: NEW_POSTGRES_BIN_DIR }, clientBinDir: NEW_POSTGRES_BIN_DIR, stateDir: path.join(dir, 'state') },
+    runtime: { kind: 'local', old: { binDir: oldBinDir }, new: { binDir: NEW_POSTGRES_BIN_DIR }, clientBinDir: NEW_POSTGRES_BIN_DIR, stateDir: path.join(dir, 'state') },
     ...overrides,
   } as ConfigInput;
 }
@@ -66,7 +68,25 @@ test('plan prints the update scripts in order with their sha256 and exits 0', as
     assert.equal(path.basename(m[4]!), `update-${m[2]}-psql.sql`);
     assert.equal(m[3], await sha256File(m[4]!), `sha256 of ${m[4]}`);
   }
+  assert.match(stdout, /^Disk space \(database size with the configured margin\)$/m);
+  assert.match(stdout, /the database password is taken from the environment variable PACS_PASSWORD, which is not set for this process: the worker must have it/);
+  assert.match(stdout, /Every preflight check passed\. Next: npm run cli -- start --config \S+good\.yaml/);
   assert.deepEqual(await snapshot(), before, 'plan changed nothing');
+});
+
+test('plan runs the workflow\'s preflight: a live directory that already holds PostgreSQL 15 is refused', async () => {
+  const migrated = path.join(dir, 'migrated', 'postgres-dcm4che');
+  await fs.mkdir(migrated, { recursive: true });
+  await fs.writeFile(path.join(migrated, 'PG_VERSION'), '15\n');
+  const file = await writeConfig('migrated.yaml', configFor({ paths: { ...configFor().paths, dataDir: migrated, fastDataDir: path.dirname(migrated) } }));
+  const before = await snapshot();
+  const { code, stdout, stderr } = await cli(['plan', '--config', file]);
+  assert.equal(code, 1);
+  assert.equal(stdout, '');
+  assert.match(stderr, /^error: preflight refuses this node: \S+migrated\/postgres-dcm4che already holds a PostgreSQL 15 cluster: it looks migrated already/);
+  assert.match(stderr, /data: nothing was changed/);
+  assert.match(stderr, /next: remove the cause, then run npm run cli -- plan --config \S+migrated\.yaml again; start refuses the same way until then/);
+  assert.deepEqual(await snapshot(), before);
 });
 
 test('a gap in the update scripts: non-zero exit, what is missing, nothing changed', async () => {
@@ -80,7 +100,7 @@ test('a gap in the update scripts: non-zero exit, what is missing, nothing chang
   assert.equal(stdout, '');
   assert.match(stderr, /^error: update scripts missing in \S+scripts-with-gap: update-5\.29-psql\.sql/);
   assert.match(stderr, /data: nothing was changed/);
-  assert.match(stderr, /next: put the vendor's update scripts in place .* then run kaapana-migrate plan --config \S+gap\.yaml again/);
+  assert.match(stderr, /next: put the vendor's update scripts in place .* then run npm run cli -- plan --config \S+gap\.yaml again/);
   assert.deepEqual(await snapshot(), before);
 });
 
@@ -100,6 +120,6 @@ test('an unknown configuration key: non-zero exit naming the key, nothing change
   assert.equal(stdout, '');
   assert.match(stderr, /error: \S+typo\.yaml is not valid:\n\s+- \(top level\): unknown key\(s\) "diskMargn" \(a typo\?\)/);
   assert.match(stderr, /data: nothing was changed/);
-  assert.match(stderr, /next: correct \S+typo\.yaml, then check it with kaapana-migrate plan --config/);
+  assert.match(stderr, /next: correct \S+typo\.yaml, then check it with npm run cli -- plan --config/);
   assert.deepEqual(await snapshot(), before);
 });

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { MigrationReport } from '../../src/report/types.js';
 import { progressQuery, workflowIdFor } from '../../src/shared.js';
-import { temporalBinary } from '../../src/temporal/dev-server.js';
+import { temporalBinary } from '../support/temporal-server.js';
 import { demoNode, startHarness, tempDir, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 import { BIN, run, type Ran } from './run.js';
 

@@ -53,7 +53,7 @@ test('watch shows bars on a terminal and lines otherwise; approve, abort and sta
       assert.equal(again.code, 1);
       assert.match(again.stderr, /^error: a migration of node cli-watch is already running \(workflow kaapana-migrate-cli-watch, phase /);
       assert.match(again.stderr, /data: nothing was changed by this start; the running migration goes on/);
-      assert.match(again.stderr, /next: follow it with kaapana-migrate watch --node cli-watch, or stop it with kaapana-migrate abort --node cli-watch/);
+      assert.match(again.stderr, /next: follow it with npm run cli -- watch --node cli-watch, or stop it with npm run cli -- abort --node cli-watch/);
 
       // `script` gives the watch a pseudo-terminal; the second watch writes into a pipe.
       const watchArgv = [process.execPath, BIN, 'watch', '--node', 'cli-watch', ...address];
@@ -75,7 +75,7 @@ test('watch shows bars on a terminal and lines otherwise; approve, abort and sta
       assert.equal(tty.code, 0, tty.stdout);
       assert.match(tty.stdout, /\x1b\[/, 'terminal control sequences');
       assert.match(tty.stdout, /migration\s+[█░]{28} \d+\/\d+ steps/, 'the overall bar');
-      assert.match(tty.stdout, /(restoreWork|restoreNew|dumpOriginal|dumpUpdated)\s+[█░]{28} [\d.]+ MiB of [\d.]+ MiB|applyUpdates\s+[█░]{28} \d\/7 scripts/, 'a step bar with its amount');
+      assert.match(tty.stdout, /(restoreWork|restoreNew|dumpOriginal|dumpUpdated)\s+[█░]{28} [\d.]+ MiB of [\d.]+ MiB|applyUpdates\s+[█░]{28} [\d,]+ of [\d,]+ rows rewritten/, 'a step bar with its amount');
       assert.match(tty.stdout, /✔ verifyNew \([\d.]+ s\): all tables equal; archive 5\.32/);
       assert.match(tty.stdout, /✔ The migration of cli-watch completed\.\r?\nReport: \S+report\.md/);
 
@@ -85,7 +85,7 @@ test('watch shows bars on a terminal and lines otherwise; approve, abort and sta
       assert.doesNotMatch(plain.stdout, /\x1b/, 'no control sequences in a pipe');
       const lines = plain.stdout.trimEnd().split('\n');
       assert.match(lines[0]!, /^(▶|✔) preflight/);
-      assert.ok(lines.includes('⏸ The new database is verified. Waiting for approval of the directory swap: kaapana-migrate approve --node cli-watch'));
+      assert.ok(lines.includes('⏸ The new database is verified. Waiting for approval of the directory swap: npm run cli -- approve --node cli-watch'));
       assert.ok(lines.some((l) => /^✔ awaitApproval \([\d.]+ s\): approved by tester$/.test(l)));
       assert.ok(lines.some((l) => /^✔ swap \([\d.]+ s\): /.test(l)));
       assert.equal(lines.at(-2), '✔ The migration of cli-watch completed.');

@@ -1,5 +1,6 @@
-// A worker killed with SIGKILL in the middle of a long step: a new worker finishes the run, with
-// every row once and no update applied twice.
+// Workers killed with SIGKILL in the middle of each long step in turn, in one migration: every
+// next worker finishes what the last one was doing, every row arrives once, no update is applied
+// twice.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -7,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { approveSwapUpdate } from '../../src/shared.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { layoutFor } from '../../src/config/layout.js';
+import { cachedWorkflowBundleFile } from '../support/bundle-cache.js';
 import { demoNode, fingerprint, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -17,33 +19,30 @@ after(async () => {
   await h?.close();
 });
 
-/** Kills the worker inside `key`, then lets a normal worker finish; every row arrives once. */
-for (const [key, afterMs] of [['dump:original', 100], ['restore:work', 300], ['applyUpdate:5.29', 30], ['applyUpdate:5.32', 60], ['restore:new', 300], ['swap', 0]] as const) {
-  test(`SIGKILL of the worker inside ${key}: a new worker completes the migration`, async () => {
-    const node = await demoNode(`kill-${key.replace(/[^a-z0-9]/gi, '-')}`, { overrides: (raw) => ({ ...raw, heartbeatTimeoutSeconds: 4 }) });
-    const original = await fingerprint(node, node.config.paths.dataDir, 'old');
-    const handle = await startMigration(h, node);
+/** Where each worker dies, in the order the migration reaches them, and how long after the step began. */
+const KILLS = [['dump:original', 100], ['restore:work', 300], ['applyUpdate:5.32', 60], ['swap', 0]] as const;
+
+test(`a worker SIGKILLed inside ${KILLS.map(([k]) => k).join(', ')} in turn: the next one completes the migration`, async () => {
+  const node = await demoNode('kill-each', { instances: 2_000, overrides: (raw) => ({ ...raw, heartbeatTimeoutSeconds: 4, retryIntervalSeconds: 0.2 }) });
+  const original = await fingerprint(node, node.config.paths.dataDir, 'old');
+  const bundle = await cachedWorkflowBundleFile();
+  const handle = await startMigration(h, node);
+  for (const [key, afterMs] of KILLS) {
     const doomed = spawn(process.execPath, ['--import', 'tsx', 'test/support/killing-worker.ts', node.config.node], {
-      env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, KM_KILL_AT: key, KM_KILL_AFTER_MS: String(afterMs) },
+      env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, KM_KILL_AT: key, KM_KILL_AFTER_MS: String(afterMs), KM_WORKFLOW_BUNDLE: bundle },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    const approveOnce = async () => {
-      await waitForPhase(handle, 'awaiting-approval', 180_000);
-      await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'crash-test' }] });
-    };
-    // Steps after the gate need the approval while the doomed worker still runs.
-    const approving = key === 'swap' ? approveOnce() : Promise.resolve();
-    const [code, signal] = (await once(doomed, 'exit')) as [number | null, string | null];
+    // The swap comes after the gate: it needs the approval while its doomed worker runs.
+    const approving = key === 'swap' ? waitForPhase(handle, 'awaiting-approval').then(() => handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'crash-test' }] })) : undefined;
+    const [code, signal] = (await once(doomed, "exit")) as [number | null, string | null];
     assert.equal(signal, 'SIGKILL', `the worker died inside ${key} (exit ${code})`);
-    const report = await withWorker(h, node.config.node, async () => {
-      if (key !== 'swap') await approveOnce();
-      await approving;
-      return (await handle.result()) as MigrationReport;
-    });
-    assert.equal(report.outcome, 'completed');
-    const migrated = await fingerprint(node, layoutFor(node.config, report.runTag).original, 'new');
-    for (const [table, facts] of Object.entries(original.inventory.tables)) assert.equal(migrated.inventory.tables[table]?.count, facts.count, `rows of ${table}`);
-    assert.deepEqual(migrated.inventory.guide, original.inventory.guide);
-    assert.deepEqual(migrated.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
-  });
-}
+    await approving;
+  }
+  const report = await withWorker(h, node.config.node, async () => (await handle.result()) as MigrationReport);
+  assert.equal(report.outcome, 'completed');
+  assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32'], 'each version applied once');
+  const migrated = await fingerprint(node, layoutFor(node.config, report.runTag).original, 'new');
+  for (const [table, facts] of Object.entries(original.inventory.tables)) assert.equal(migrated.inventory.tables[table]?.count, facts.count, `rows of ${table}`);
+  assert.deepEqual(migrated.inventory.guide, original.inventory.guide);
+  assert.deepEqual(migrated.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
+});

@@ -21,7 +21,10 @@ let h: Harness;
 let engine: PodmanService;
 let images: { old: string; new: string };
 before(async () => {
-  [h, engine, images] = await Promise.all([startHarness(), startPodman(), ensureTestImages()]);
+  // Each is kept as soon as it runs, so that `after` stops it even when another one failed.
+  const started = await Promise.allSettled([startHarness().then((v) => (h = v)), startPodman().then((v) => (engine = v)), ensureTestImages().then((v) => (images = v))]);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 });
 after(async () => {
   await h?.close();

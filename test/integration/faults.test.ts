@@ -1,6 +1,9 @@
-// The fault matrix: a failure at every step rolls back to an untouched original; a transient
-// failure after every activity's effect is absorbed; cancellation and the approval timeout roll
-// back too. One demo node serves all rollback runs: each must leave it as it was.
+// The fault matrix on real servers, for what only real data can show: after a failure in the
+// middle of the database work, of the updates, of the verification and after the swap, the
+// original is identical to its inventory and nothing of the run is left; a transient failure after
+// every activity's effect is absorbed; a cancelled restore stops its psql and rolls back. Which
+// step undoes what, for every step, is decided by the workflow: test/workflow/saga*.test.ts.
+// One demo node serves all rollback runs: each must leave it as it was.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -10,8 +13,8 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { layoutFor } from '../../src/config/layout.js';
 import type { DemoNode } from '../../src/demo/node.js';
 import type { MigrationReport } from '../../src/report/types.js';
-import { approveSwapUpdate, STEPS } from '../../src/shared.js';
-import { CLUSTER_STEPS, failFirst, failOnceAfterEffect, STEP_FAULTS } from '../support/faults.js';
+import { approveSwapUpdate, type StepName } from '../../src/shared.js';
+import { failFirst, failOnceAfterEffect } from '../support/faults.js';
 import { demoNode, fingerprint, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -19,7 +22,8 @@ let node: DemoNode;
 let original: Awaited<ReturnType<typeof fingerprint>>;
 before(async () => {
   h = await startHarness();
-  node = await demoNode('faults', { instances: 500 });
+  // Retries 0.2 s apart: the run that fails every activity once retries each of them.
+  node = await demoNode('faults', { instances: 500, overrides: (raw) => ({ ...raw, retryIntervalSeconds: 0.2 }) });
   original = await fingerprint(node, node.config.paths.dataDir, 'old');
 });
 after(async () => {
@@ -50,14 +54,11 @@ async function takeFailedCopies(): Promise<string[]> {
   return kept;
 }
 
+/** One step of each kind, and the activity call to fault: the database work, the updates, the verification, after the swap. */
+const REAL_FAULTS: [StepName, string][] = [['restoreWork', 'restore:work'], ['applyUpdates', 'applyUpdate:5.30'], ['verifyNew', 'verify:new'], ['removeWork', 'removeWork']];
+
 describe('a step that fails for good rolls back', () => {
-  test('every step of the workflow has a fault defined', () => {
-    assert.deepEqual(Object.keys(STEP_FAULTS).sort(), [...STEPS].sort());
-  });
-  for (const step of STEPS) {
-    const key = STEP_FAULTS[step];
-    // Cluster steps: cluster-workflow.test.ts; the gate: the timeout test below; the report: its own test.
-    if (CLUSTER_STEPS.has(step) || key === 'gate' || key === 'writeReport') continue;
+  for (const [step, key] of REAL_FAULTS) {
     test(`${step} (${key})`, async () => {
       const handle = await startMigration(h, node);
       const error = await withWorker(h, node.config.node, async () => {
@@ -71,25 +72,12 @@ describe('a step that fails for good rolls back', () => {
         return outcome;
       }, undefined, failFirst(key));
       assert.ok(error instanceof WorkflowFailedError, 'the run fails');
-      assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: injected fault at ${key}.*(rolled back|nothing was changed)`));
+      assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: injected fault at ${key}.*rolled back`));
       await assertRolledBack(handle);
       const kept = await takeFailedCopies();
       assert.equal(kept.length, step === 'removeWork' ? 1 : 0, 'a migrated copy is kept aside only when the swap had happened');
     });
   }
-});
-
-test('the report step failing does not undo a finished migration', async () => {
-  const other = await demoNode('report-fault', { instances: 200 });
-  const handle = await startMigration(h, other);
-  const report = await withWorker(h, other.config.node, async () => {
-    await waitForPhase(handle, 'awaiting-approval');
-    await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'fault-test' }] });
-    return (await handle.result()) as MigrationReport;
-  }, undefined, failFirst('writeReport'));
-  assert.equal(report.outcome, 'completed');
-  assert.equal(report.steps.find((s) => s.step === 'report')?.status, 'failed');
-  assert.equal((await fs.readFile(path.join(other.config.paths.dataDir, 'PG_VERSION'), 'utf8')).trim(), '15');
 });
 
 test('every activity failing once after its effect: retries absorb it, result as a clean run', async () => {
@@ -114,18 +102,6 @@ test('every activity failing once after its effect: retries absorb it, result as
   assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), original);
 });
 
-test('cancel while waiting for approval: rolled back, workflow cancelled', async () => {
-  const handle = await startMigration(h, node);
-  const error = await withWorker(h, node.config.node, async () => {
-    await waitForPhase(handle, 'awaiting-approval');
-    await handle.cancel();
-    return handle.result().then(() => undefined, (e: unknown) => e);
-  });
-  assert.ok(error instanceof WorkflowFailedError);
-  assert.equal(error.cause?.name, 'CancelledFailure');
-  await assertRolledBack(handle);
-});
-
 test('cancel during the restore: the activity stops, rolled back', async () => {
   const handle = await startMigration(h, node);
   const error = await withWorker(h, node.config.node, async () => {
@@ -140,15 +116,4 @@ test('cancel during the restore: the activity stops, rolled back', async () => {
   });
   assert.ok(error instanceof WorkflowFailedError);
   await assertRolledBack(handle);
-});
-
-test('no approval within the timeout: rolled back', async () => {
-  const timed = await demoNode('approval-timeout', { instances: 200, overrides: (raw) => ({ ...raw, approval: { timeoutMinutes: 0.05 } }) });
-  const before = await fingerprint(timed, timed.config.paths.dataDir, 'old');
-  const handle = await startMigration(h, timed);
-  const error = await withWorker(h, timed.config.node, () => handle.result().then(() => undefined, (e: unknown) => e));
-  assert.ok(error instanceof WorkflowFailedError);
-  assert.match(error.cause?.message ?? '', /step awaitApproval failed: no approval within 0.05 minutes.*rolled back/);
-  assert.deepEqual(await fingerprint(timed, timed.config.paths.dataDir, 'old'), before);
-  assert.ok(!(await exists(`${timed.config.paths.dataDir}-new`)));
 });

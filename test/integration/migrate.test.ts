@@ -55,7 +55,7 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
 
   const markdown = await fs.readFile(layout.report.markdown, 'utf8');
   assert.match(markdown, /Outcome: \*\*completed\*\*/);
-  assert.match(markdown, /\| instance \| 2000 \| 2000 \|/);
+  assert.match(markdown, /\| instance \| 500 \| 500 \|/);
   const mode = (await fs.stat(layout.report.json)).mode & 0o777;
   assert.equal(mode, 0o600);
   for (const dump of report.dumps) assert.equal((await fs.stat(dump.file)).mode & 0o777, 0o600);
@@ -73,10 +73,10 @@ test('verification: counts migrates with row counts per table and says the conte
     return (await handle.result()) as MigrationReport;
   });
   assert.equal(report.outcome, 'completed');
-  assert.equal(report.tablesBefore?.instance?.count, 2000);
-  assert.equal(report.tablesAfter?.instance?.count, 2000);
+  assert.equal(report.tablesBefore?.instance?.count, 500);
+  assert.equal(report.tablesAfter?.instance?.count, 500);
   for (const facts of [...Object.values(report.tablesBefore ?? {}), ...Object.values(report.guideAfter ?? {})]) assert.equal(facts.checksum, '');
-  assert.equal(report.guideAfter?.sopIuids.count, 2000);
+  assert.equal(report.guideAfter?.sopIuids.count, 500);
   const markdown = await fs.readFile(layoutFor(node.config, report.runTag).report.markdown, 'utf8');
-  assert.match(markdown, /\| instance \| 2000 \| 2000 \| not checksummed \(verification: counts\) \|/);
+  assert.match(markdown, /\| instance \| 500 \| 500 \| not checksummed \(verification: counts\) \|/);
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { layoutFor } from '../../src/config/layout.js';
-import { temporalBinary } from '../../src/temporal/dev-server.js';
+import { temporalBinary } from '../support/temporal-server.js';
 import { approveSwapUpdate } from '../../src/shared.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { demoNode, startHarness, startMigration, tempDir, waitForPhase, type Harness } from '../support/harness.js';

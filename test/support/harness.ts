@@ -1,13 +1,13 @@
 // The workflow test harness: one real Temporal dev server per test file, a worker per test,
 // demo nodes with real PostgreSQL servers in throwaway directories.
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Client, Connection, WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities/context.js';
 import { createDemoNode, type DemoNode, type DemoNodeOptions } from '../../src/demo/node.js';
 import { createLogger } from '../../src/log.js';
@@ -15,34 +15,21 @@ import { appliedVersions } from '../../src/plan/probes.js';
 import { withClient } from '../../src/postgres/client.js';
 import { takeInventory } from '../../src/postgres/inventory.js';
 import { createLocalRuntime } from '../../src/runtime/local.js';
-import { SEARCH_ATTRIBUTES, taskQueueFor, workflowIdFor, progressQuery, type Phase, type Progress } from '../../src/shared.js';
-import { bundleWorkflows, createMigrationWorker } from '../../src/worker.js';
+import { taskQueueFor, workflowIdFor, progressQuery, type Phase, type Progress } from '../../src/shared.js';
+import { createMigrationWorker } from '../../src/worker.js';
 import type { MigrationInput } from '../../src/workflows/migrate-dcm4che.js';
 import { copyLiveDirectory, sharedTemplate } from './node-template.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from './pg-binaries.js';
-import { startDevServer, temporalBinary, type DevServer } from './temporal-server.js';
+import { startTestTemporal, temporalBinary, type TestTemporal } from './temporal-server.js';
 
-export interface Harness {
-  server: DevServer;
-  client: Client;
-  bundle: WorkflowBundleWithSourceMap;
-  close(): Promise<void>;
-}
+export type Harness = TestTemporal;
 
 export async function startHarness(opts: { dbFile?: string; uiPort?: number } = {}): Promise<Harness> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  const [server, bundle] = await Promise.all([
-    startDevServer({ ...opts, searchAttributes: SEARCH_ATTRIBUTES.map((k) => k.name) }),
-    bundleWorkflows(),
-  ]);
-  const connection = await Connection.connect({ address: server.address });
+  const t = await startTestTemporal(opts);
   return {
-    server,
-    client: new Client({ connection }),
-    bundle,
+    ...t,
     async close() {
-      await connection.close();
-      await server.stop();
+      await t.close();
       // Every server of the file has stopped by now: its directories can go.
       await Promise.all(created.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
     },
@@ -58,7 +45,7 @@ export async function withWorker<T>(
   interceptors?: WorkerOptions['interceptors'],
 ): Promise<T> {
   const connection = await NativeConnection.connect({ address: h.server.address });
-  const worker = await createMigrationWorker({ connection, namespace: 'default', node, log: createLogger('test-worker', 'warn'), workflowBundle: h.bundle, deps, interceptors });
+  const worker = await createMigrationWorker({ connection, namespace: 'default', node, log: createLogger('test-worker', process.env.KM_TEST_LOG ?? 'warn'), workflowBundle: h.bundle, deps, interceptors });
   try {
     return await worker.runUntil(fn());
   } finally {
@@ -67,6 +54,27 @@ export async function withWorker<T>(
 }
 
 const created: string[] = [];
+
+// A file that ends early (its bound, a crash) stops the PostgreSQL servers of its demo nodes: the
+// local runtime starts them detached, so they would outlive it. SIGQUIT: immediate shutdown.
+process.once('exit', () => {
+  for (const dir of created) {
+    let pidFiles: string[];
+    try {
+      pidFiles = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => path.basename(f) === 'postmaster.pid');
+    } catch {
+      continue; // removed already
+    }
+    for (const file of pidFiles) {
+      try {
+        const pid = Number.parseInt(readFileSync(path.join(dir, file), 'utf8').split('\n')[0] ?? '', 10);
+        if (pid > 0) process.kill(pid, 'SIGQUIT');
+      } catch {
+        // the server is gone already
+      }
+    }
+  }
+});
 
 /** A temporary directory the PostgreSQL server user can pass through (we run as root here). */
 export async function tempDir(prefix: string): Promise<string> {
@@ -78,7 +86,7 @@ export async function tempDir(prefix: string): Promise<string> {
 
 /** A demo node in a fresh directory; unless `dir` is given, its live directory is a copy of a seeded template. */
 export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode> {
-  const options = { node: prefix, instances: 2_000, seed: 1, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts };
+  const options = { node: prefix, instances: 500, seed: 1, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts };
   const dir = opts.dir ?? (await tempDir(prefix));
   if (!opts.dir) await copyLiveDirectory(await sharedTemplate(options), dir);
   return createDemoNode({ ...options, dir });

@@ -1,6 +1,8 @@
 // A worker process that SIGKILLs itself shortly after the activity named by KM_KILL_AT has
 // started (KM_KILL_AFTER_MS later): a crash in the middle of that step, as a power cut would be.
-import { NativeConnection } from '@temporalio/worker';
+// KM_WORKFLOW_BUNDLE names the test run's cached workflow bundle (no bundling per process).
+import { readFileSync } from 'node:fs';
+import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createLogger } from '../../src/log.js';
 import { createMigrationWorker } from '../../src/worker.js';
 import { activityKey } from './faults.js';
@@ -8,12 +10,14 @@ import { activityKey } from './faults.js';
 const [node] = process.argv.slice(2) as [string];
 const killAt = process.env.KM_KILL_AT!;
 const afterMs = Number(process.env.KM_KILL_AFTER_MS ?? '50');
+const bundle = JSON.parse(readFileSync(process.env.KM_WORKFLOW_BUNDLE!, 'utf8')) as WorkflowBundleWithSourceMap;
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
 const worker = await createMigrationWorker({
   connection,
   namespace: 'default',
   node,
   log: createLogger('killing-worker', 'warn'),
+  workflowBundle: bundle,
   interceptors: {
     activity: [
       (ctx) => ({

@@ -33,14 +33,13 @@ const PODMAN_ENV = { ...process.env, CONTAINERS_CONF: path.join(ROOT, 'test', 's
 
 export interface PodmanService {
   socketPath: string;
-  /** Stops the service when this process started it; one found running is left running. */
   stop(): Promise<void>;
 }
 
 let service: Promise<PodmanService> | undefined;
 let images: Promise<typeof TEST_IMAGES> | undefined;
 
-/** The service, started once per test process (or found answering from an earlier run). */
+/** The service, started once per test process. */
 export function startPodman(): Promise<PodmanService> {
   service ??= launch().catch((err: unknown) => {
     service = undefined;
@@ -69,20 +68,21 @@ async function podman(args: string[], timeoutMs = 60_000): Promise<string> {
 }
 
 async function launch(): Promise<PodmanService> {
-  const socketPath = path.join(STATE, 'podman.sock');
-  if (await answers(socketPath)) return { socketPath, stop: async () => undefined };
+  // A service of this process's own, on the shared storage: test files that run at the same time
+  // each stop only theirs.
+  const socketPath = path.join(STATE, `podman-${process.pid}.sock`);
   await fs.mkdir(STATE, { recursive: true });
   await fs.rm(socketPath, { force: true });
-  const logPath = path.join(STATE, 'service.log');
+  const logPath = path.join(STATE, `service-${process.pid}.log`);
   const log = openSync(logPath, 'a');
-  // --time=0: no idle exit; detached and unref'd so a test process that dies leaves it reusable.
+  // --time=0: no idle exit; ended with this process at the latest.
   const child = spawn('podman', [...PODMAN_GLOBAL, 'system', 'service', '--time=0', `unix://${socketPath}`], {
     env: PODMAN_ENV,
     stdio: ['ignore', log, log],
-    detached: true,
   });
   closeSync(log);
-  child.unref();
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   let exited = false;
   const exit = new Promise<void>((resolve) =>
     child.once('exit', () => {
@@ -105,6 +105,7 @@ async function launch(): Promise<PodmanService> {
   return {
     socketPath,
     async stop() {
+      process.off('exit', killOnExit);
       if (exited) return;
       child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
@@ -133,7 +134,7 @@ async function buildImages(): Promise<typeof TEST_IMAGES> {
     const inputs = await inputsHash(variant.version, variant.initDir);
     const current = await podman(['image', 'inspect', '--format', `{{index .Labels "${INPUTS_LABEL}"}}`, variant.tag]).catch(() => '');
     if (current.trim() === inputs) continue;
-    const tar = path.join(STATE, `rootfs-${variant.version}.tar`);
+    const tar = path.join(STATE, `rootfs-${variant.version}-${process.pid}.tar`);
     try {
       await promisify(execFile)('sh', [path.join(IMAGES_DIR, 'build-rootfs.sh'), variant.version, variant.initDir, tar], {
         timeout: BUILD_TIMEOUT_MS,

@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import YAML from 'yaml';
 import { SEARCH_ATTRIBUTES, SA_NODE, WORKFLOW_TYPE, taskQueueFor } from '../../src/shared.js';
-import { connectClient, connectWorker, describeTemporalTarget, resolveTemporalTarget } from '../../src/temporal/connection.js';
+import { connectClient, describeTemporalTarget, resolveTemporalTarget } from '../../src/temporal/connection.js';
+import { connectWorker } from '../../src/worker.js';
 import { startDevServer, type DevServer } from '../support/temporal-server.js';
 
 const COMPOSE_FILE = new URL('../../docker-compose.temporal.yml', import.meta.url);

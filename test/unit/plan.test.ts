@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
-import { selectUpdateScripts } from '../../src/plan/scripts.js';
+import { rewrittenTables, selectUpdateScripts } from '../../src/plan/scripts.js';
 import { compareVersions } from '../../src/plan/versions.js';
 
 async function scriptDir(files: string[]): Promise<string> {
@@ -86,4 +86,23 @@ test('configuration errors name the key and the problem', () => {
 
 test('the password is never part of the configuration, only a reference', () => {
   assert.throws(() => parseConfig({ ...valid, database: { password: { env: 'X', value: 'secret' } } }), /database\.password/);
+});
+
+test('the tables a script rewrites: UPDATE … SET outside comments, each once, in order', async () => {
+  const sql = [
+    '-- update patient set x = 1;  (a comment)',
+    '/* update mwl_item set y = 2; */',
+    "UPDATE instance SET ext_retrieve_aet = '*' WHERE ext_retrieve_aet IS NULL;",
+    'update series set ext_retrieve_aet = 1;',
+    'update instance set ext_retrieve_aet = 2;',
+    'update only "study" s set study_deleting = false;',
+    'alter table instance alter ext_retrieve_aet set not null;',
+    'create index on task(update_time);',
+  ].join('\n');
+  assert.deepEqual(rewrittenTables(sql), ['instance', 'series', 'study']);
+  const dir = await scriptDir(CHAIN.map(updateFile));
+  await fs.writeFile(path.join(dir, updateFile('5.32')), sql);
+  const scripts = await selectUpdateScripts(dir, '5.27', '5.32');
+  assert.deepEqual(scripts.at(-1)!.rewrites, ['instance', 'series', 'study']);
+  assert.deepEqual(scripts[0]!.rewrites, []);
 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import { DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { bundleWorkflows } from '../../src/worker.js';
+import { cachedWorkflowBundle } from '../support/bundle-cache.js';
 
 const DIR = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 let bundle: WorkflowBundleWithSourceMap;
@@ -14,7 +14,7 @@ let files: string[];
 
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  bundle = await bundleWorkflows();
+  bundle = await cachedWorkflowBundle();
   files = (await fs.readdir(DIR)).filter((f) => f.endsWith('.json')).sort();
 });
 
