@@ -2,7 +2,6 @@
 import type { Logger } from 'pino';
 import type { ActivityDeps } from './activities/context.js';
 import { deployScripts } from './cluster/deploy-script.js';
-import { createKubernetesCluster } from './cluster/kubernetes.js';
 import { createNoCluster } from './cluster/none.js';
 import type { Cluster } from './cluster/port.js';
 import { resolveSecret } from './config/load.js';
@@ -21,12 +20,14 @@ export function runtimeFor(config: MigrationConfig, credentials: DatabaseCredent
   }
 }
 
-export function clusterFor(config: MigrationConfig, log?: Logger): Cluster {
+export async function clusterFor(config: MigrationConfig, log?: Logger): Promise<Cluster> {
   const c = config.cluster;
   switch (c.kind) {
     case 'none':
       return createNoCluster();
     case 'kubernetes': {
+      // The Kubernetes client takes seconds of CPU to load: only a node with a cluster pays for it.
+      const { createKubernetesCluster } = await import('./cluster/kubernetes.js');
       const say = (line: string) => log?.info({ node: config.node }, line);
       const { registry } = c.redeploy;
       return createKubernetesCluster({

@@ -11,7 +11,7 @@ import type { StepProgress } from '../shared.js';
 
 export interface ActivityDeps {
   runtimeFor(config: MigrationConfig, credentials: DatabaseCredentials): ContainerRuntime;
-  clusterFor(config: MigrationConfig): Cluster;
+  clusterFor(config: MigrationConfig): Promise<Cluster>;
   resolveSecret(ref: SecretRef): Promise<string>;
   log: Logger;
 }

@@ -12,7 +12,7 @@ export function createPreflightActivities(deps: ActivityDeps) {
     async preflight(ctx: RunContext): Promise<Plan> {
       try {
         const env = await envFor(deps, ctx);
-        return await preflight({ ...env, cluster: deps.clusterFor(ctx.config) });
+        return await preflight({ ...env, cluster: await deps.clusterFor(ctx.config) });
       } catch (err) {
         if (err instanceof PlanError || err instanceof ConfigError || err instanceof PreflightError) throw fatal('PreflightError', err.message);
         throw err;

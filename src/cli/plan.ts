@@ -49,7 +49,7 @@ async function checkNode(config: MigrationConfig, file: string): Promise<{ plan:
       config,
       layout: layoutFor(config, '<run>'),
       runtime: runtimeFor(config, { name: config.database.name, user: config.database.user, password }),
-      cluster: clusterFor(config, log),
+      cluster: await clusterFor(config, log),
     });
     return { plan, notes };
   } catch (err) {
