@@ -2,6 +2,7 @@
 // streamed dump+restore commits nothing when either side fails, and a bulk load that lost its
 // machine is redone rather than trusted.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -82,9 +83,12 @@ test('the streamed dump and restore commits nothing and names no backup when eit
     await assert.rejects(dumpAndRestore(dumpFailsLate, env.layout.serverName.original, file, target, opts), /injected failure/);
     assert.equal(await tables(), 0, 'nothing committed after a failed dump');
 
-    // The restore fails at its first statement: pg_dump is stopped rather than left blocking.
-    const restoreFailsEarly = withFakeDump(env.runtime, (name, argv, io) => {
+    // The restore fails at its first statement: pg_dump is stopped rather than left blocking. This
+    // pg_dump waits for that stop before it starts, as a long one would still be running then (a
+    // small dump could otherwise finish first, and a complete backup is kept by design).
+    const restoreFailsEarly = withFakeDump(env.runtime, async (name, argv, io) => {
       io.stdout!.write('SELECT 1/0;\n');
+      if (!io.signal!.aborted) await once(io.signal!, 'abort');
       return env.runtime.exec(name, argv, io);
     });
     await assert.rejects(dumpAndRestore(restoreFailsEarly, env.layout.serverName.original, file, target, opts), /division by zero/);
