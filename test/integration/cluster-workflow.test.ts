@@ -59,6 +59,8 @@ async function clusterNode(name: string, opts: { instanceUid?: string; mode?: 'g
   // A test that failed leaves its objects: PVs are cluster-wide and would clash.
   if (current) await clear(current);
   current = undefined;
+  // Nor may a failed test's broken exec connections reach the next one.
+  await kube.dropExecs(0);
   const dir = await tempDir(name);
   // Kaapana's layout: FAST_DATA_DIR (with -<INSTANCE_UID>) holds postgres-dcm4che.
   const fast = path.join(dir, opts.instanceUid ? `fast-${opts.instanceUid}` : 'fast');

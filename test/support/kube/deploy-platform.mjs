@@ -10,8 +10,9 @@
 //
 // Run by the wrapper scripts of writeDeployScripts() (deploy-scripts.ts), which bake in what the
 // real script has baked in: its release and its chart's objects for this node (KM_STANDIN_CHART,
-// written from the kaapana-node fixture). Plain JavaScript: it starts as a process of its own for
-// every deploy, undeploy and install, and under the TypeScript loader each start cost seconds of CPU.
+// written from the kaapana-node fixture). Plain JavaScript, run bundled with its libraries
+// (deploy-scripts.ts): it starts as a process of its own for every deploy, undeploy and install,
+// and under the TypeScript loader each start cost seconds of CPU.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
