@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
   KubernetesObjectApi,
@@ -490,7 +491,11 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
       const end = Date.now() + timeoutMs;
       for (;;) {
         if (await predicate()) return;
-        if (Date.now() > end) throw new Error(`test cluster: timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+        if (Date.now() > end) {
+          // What the node agent and the controllers last said is most often why.
+          const logs = ['kwok', 'kube-controller-manager', 'kube-scheduler'].map((name) => `--- ${name}:\n${tail(path.join(dir, 'logs', `${name}.log`), 15)}`).join('\n');
+          throw new Error(`test cluster: timed out after ${timeoutMs / 1000} s waiting for ${what}; last lines of the logs:\n${logs}`);
+        }
         await sleep(100);
       }
     };
@@ -601,8 +606,15 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
         await terminate(kwok);
         procs.splice(procs.indexOf(kwok), 1);
         await writeKwokConfig(appsNeverReady);
+        // kwok looks after a node's pods only while it holds the node's lease. The lease of the
+        // kwok just stopped would keep the new one waiting until it expires (40 s): it goes now.
+        const leases = kc.makeApiClient(CoordinationV1Api);
+        const lease = { name: nodeName, namespace: 'kube-node-lease' };
+        await leases.deleteNamespacedLease(lease).catch(() => undefined);
         kwok = start('kwok', kwokArgs);
-        await waitFor('kwok /healthz', kwok, async () => (await httpGet(`http://127.0.0.1:${kwokPort}/healthz`)) === 'ok', Date.now() + 30_000);
+        const end = Date.now() + 30_000;
+        await waitFor('kwok /healthz', kwok, async () => (await httpGet(`http://127.0.0.1:${kwokPort}/healthz`)) === 'ok', end);
+        await waitFor('kwok to hold the node lease again', kwok, async () => Boolean((await leases.readNamespacedLease(lease)).spec?.holderIdentity), end);
       },
 
       logTail: (name, lines = 30) => tail(path.join(dir, 'logs', `${name}.log`), lines),
