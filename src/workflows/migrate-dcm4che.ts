@@ -19,6 +19,7 @@ import {
   type Approval,
   type Phase,
   type Progress,
+  type ApprovalRequest,
   type Resolution,
   type StepName,
 } from '../shared.js';
@@ -81,13 +82,11 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   let resolution: Resolution | undefined;
 
   wf.setHandler(progressQuery, () => progress);
+  /** The update and the signal approve alike; the query shows the approval at once. */
+  const accept = (a: ApprovalRequest | undefined): Approval => (progress.approval = approval = acceptApproval(a, now()));
   wf.setHandler(
     approveSwapUpdate,
-    (a) => {
-      approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
-      progress.approval = approval;
-      return approval;
-    },
+    accept,
     {
       validator: (_request) => {
         if (!progress.verified) throw new Error('the new database is not verified yet; approval is possible once the workflow waits at awaitApproval');
@@ -97,7 +96,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   );
   // Signals cannot be refused: one that comes before the verification is ignored.
   wf.setHandler(approveSwapSignal, (a) => {
-    if (progress.verified && !approval) progress.approval = approval = { by: a?.by || 'unknown', at: now(), ...(a?.comment ? { comment: a.comment } : {}) };
+    if (progress.verified && !approval) accept(a);
   });
   const acceptResolution = (r: Resolution) => {
     resolution = r;
@@ -410,6 +409,11 @@ function updatedProblems(before: InventoryResult, after: InventoryResult, target
   const missing = targetVersions.filter((v) => !after.appliedVersions.includes(v));
   if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
   return problems;
+}
+
+/** The approval a request gives: who (unknown when unnamed), when, and the comment if any. */
+function acceptApproval(a: ApprovalRequest | undefined, at: string): Approval {
+  return { by: a?.by || 'unknown', at, ...(a?.comment ? { comment: a.comment } : {}) };
 }
 
 /** Preflight failed, or the input was bad: the workflow changed nothing. */
