@@ -82,7 +82,7 @@ async function baseline(node: DemoNode, instances: number): Promise<[Result, str
   for (const m of out.matchAll(/^phase (\S+) (\d+)$/gm)) phases.push({ name: m[1]!, ms: Number(m[2]) });
   for (const role of ['original', 'work', 'new'] as const) await timed(phases, `stop ${role}`, () => env.runtime.stop(layout.serverName[role]));
   const dumpBytes = await Promise.all(Object.values(layout.dumps).map(async (f) => (await fs.stat(f)).size));
-  return [{ mode: 'baseline', instances, phases, totalMs: phases.reduce((t, p) => t + p.ms, 0), dumpBytes }, layout.next];
+  return [{ mode: 'baseline', instances, phases, totalMs: phases.reduce((t, p) => t + p.ms, 0), dumpBytes }, layout.new];
 }
 
 /**
@@ -128,7 +128,7 @@ async function fast(variant: Variant, node: DemoNode, instances: number): Promis
   const out = JSON.parse(await child.nextLine()) as { phases: Phase[]; dumpBytes: number };
   if ((await child.exited) !== 0) throw new Error(`fast-child ${variant} failed`);
   const result: Result = { mode: `blocks-${variant}`, instances, phases: out.phases, totalMs: out.phases.reduce((t, p) => t + p.ms, 0), dumpBytes: [out.dumpBytes] };
-  return [result, envOf(node).layout.next];
+  return [result, envOf(node).layout.new];
 }
 
 /** Workflow runs by mode name: the configuration each one changes. */

@@ -29,7 +29,7 @@ const readMarker = (env: Env) => readJsonIfPresent<Marker>(markerFile(env));
 export async function assertLoadIntact(env: Env): Promise<void> {
   const marker = await readMarker(env);
   if (marker && marker.bootId !== bootId()) {
-    throw fatal('BulkLoadLost', `the machine restarted while ${env.layout.next} ran without fsync: discard it and load again from prepareBulkLoad`);
+    throw fatal('BulkLoadLost', `the machine restarted while ${env.layout.new} ran without fsync: discard it and load again from prepareBulkLoad`);
   }
 }
 
@@ -49,7 +49,7 @@ export function createFastActivities(deps: ActivityDeps) {
       const marker = await readMarker(env);
       if (marker && marker.bootId !== bootId()) {
         await env.runtime.stop(env.layout.serverName.new);
-        await fs.rm(env.layout.next, { recursive: true, force: true });
+        await fs.rm(env.layout.new, { recursive: true, force: true });
       }
       const endpoint = await ensureServer(env, 'new');
       await fs.mkdir(env.layout.runDir, { recursive: true, mode: 0o700 });
@@ -96,7 +96,7 @@ export function createFastActivities(deps: ActivityDeps) {
       if (await readMarker(env)) {
         await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
         await env.runtime.stop(env.layout.serverName.new);
-        filesSynced = await syncTree(env.layout.next);
+        filesSynced = await syncTree(env.layout.new);
       }
       const durable = await ensureServer(env, 'new');
       const now = await currentSettings(durable, env.credentials, Object.keys(DURABLE));

@@ -15,7 +15,7 @@ async function pgVersion(dir: string): Promise<string | undefined> {
 }
 
 async function stateOf(layout: Layout): Promise<{ state: SwapState; seen: string }> {
-  const [live, next, old] = await Promise.all([pgVersion(layout.original), pgVersion(layout.next), pgVersion(layout.old)]);
+  const [live, next, old] = await Promise.all([pgVersion(layout.original), pgVersion(layout.new), pgVersion(layout.retired)]);
   const seen = `live=${live ?? 'absent'}, -new=${next ?? 'absent'}, -old=${old ?? 'absent'}`;
   const isOld = (v?: string) => v !== undefined && Number.parseFloat(v) < 15;
   const isNew = (v?: string) => v !== undefined && Number.parseFloat(v) >= 15;
@@ -34,18 +34,18 @@ export function createSwapActivities(deps: ActivityDeps) {
   return {
     async swap(ctx: RunContext): Promise<string> {
       const { layout, runtime } = await envFor(deps, ctx);
-      for (const dir of [layout.original, layout.next]) {
+      for (const dir of [layout.original, layout.new]) {
         if (await runtime.dataDirInUse(dir)) throw fatal('DataDirInUse', `a PostgreSQL server is running on ${dir}; the swap needs every server stopped`);
       }
       const { state, seen } = await stateOf(layout);
       switch (state) {
         case 'before':
-          await renameDurably(layout.original, layout.old);
-          await renameDurably(layout.next, layout.original);
-          return `moved ${layout.original} to ${layout.old} and ${layout.next} to ${layout.original}`;
+          await renameDurably(layout.original, layout.retired);
+          await renameDurably(layout.new, layout.original);
+          return `moved ${layout.original} to ${layout.retired} and ${layout.new} to ${layout.original}`;
         case 'half':
-          await renameDurably(layout.next, layout.original);
-          return `finished an interrupted swap: ${layout.next} to ${layout.original}`;
+          await renameDurably(layout.new, layout.original);
+          return `finished an interrupted swap: ${layout.new} to ${layout.original}`;
         case 'done':
           return 'already swapped';
         default:
@@ -63,18 +63,18 @@ export function createSwapActivities(deps: ActivityDeps) {
         case 'before':
           return 'not swapped: nothing to undo';
         case 'half':
-          await renameDurably(layout.old, layout.original);
-          return `moved ${layout.old} back to ${layout.original}; the migrated copy stays at ${layout.next}`;
+          await renameDurably(layout.retired, layout.original);
+          return `moved ${layout.retired} back to ${layout.original}; the migrated copy stays at ${layout.new}`;
         case 'done':
           await renameDurably(layout.original, aside);
-          await renameDurably(layout.old, layout.original);
-          return `moved the migrated directory to ${aside} and ${layout.old} back to ${layout.original}`;
+          await renameDurably(layout.retired, layout.original);
+          return `moved the migrated directory to ${aside} and ${layout.retired} back to ${layout.original}`;
         default: {
           // An undo interrupted between its two renames: the original is still at -old.
-          const [live, old] = await Promise.all([pgVersion(layout.original), pgVersion(layout.old)]);
+          const [live, old] = await Promise.all([pgVersion(layout.original), pgVersion(layout.retired)]);
           if (!live && old && Number.parseFloat(old) < 15) {
-            await renameDurably(layout.old, layout.original);
-            return `finished an interrupted undo: ${layout.old} back to ${layout.original}`;
+            await renameDurably(layout.retired, layout.original);
+            return `finished an interrupted undo: ${layout.retired} back to ${layout.original}`;
           }
           throw new Error(`cannot tell the swap's state (${seen}); put the 9.6 directory back at ${layout.original} by hand`);
         }

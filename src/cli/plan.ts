@@ -94,8 +94,8 @@ function renderPlan(config: MigrationConfig, file: string, plan: Plan, notes: st
     rows([
       ['live database', `${layout.original} (${pgVersion(layout.original)})`],
       ['9.6 working copy', `${layout.work} (${absent(layout.work)})`],
-      ['new PostgreSQL 15', `${layout.next} (${absent(layout.next)})`],
-      ['original after swap', `${layout.old} (${absent(layout.old)})`],
+      ['new PostgreSQL 15', `${layout.new} (${absent(layout.new)})`],
+      ['original after swap', `${layout.retired} (${absent(layout.retired)})`],
       ['dumps and report', layout.runDir],
     ]),
     '',

@@ -11,9 +11,9 @@ export interface Layout {
   /** The 9.6 working copy (the guide's `${FAST_DATA_DIR}/postgres-dcm4che9.6`). */
   work: string;
   /** The migrated PostgreSQL 15 directory, beside the original so the swap is a rename. */
-  next: string;
-  /** Where the original goes at the swap. */
-  old: string;
+  new: string;
+  /** Where the original is retired to at the swap (`-old`), kept until the admin removes it. */
+  retired: string;
   /** Dumps, reports and logs of this run. */
   runDir: string;
   dumps: { original: string; updated: string };
@@ -24,18 +24,18 @@ export interface Layout {
 
 export function layoutFor(config: MigrationConfig, runTag: string): Layout {
   const original = config.paths.dataDir;
-  const next = `${original}-new`;
+  const migrated = `${original}-new`;
   const work = path.join(config.paths.fastDataDir, `${path.basename(original)}9.6`);
   const runDir = path.join(config.paths.backupDir, `${config.node}-${runTag}`);
   return {
     original,
     work,
-    next,
-    old: `${original}-old`,
+    new: migrated,
+    retired: `${original}-old`,
     runDir,
     dumps: { original: path.join(runDir, 'pacsdb-original.sql'), updated: path.join(runDir, 'pacsdb-updated.sql') },
     report: { markdown: path.join(runDir, 'report.md'), json: path.join(runDir, 'report.json') },
-    dataDirOf: { original, work, new: next },
+    dataDirOf: { original, work, new: migrated },
     serverName: {
       original: `kaapana-migrate-${config.node}-original`,
       work: `kaapana-migrate-${config.node}-work`,

@@ -46,8 +46,8 @@ export async function preflight(env: NodeUnderCheck): Promise<Plan> {
   if (Number.parseFloat(version) >= 15) throw new PreflightError(`${layout.original} already holds a PostgreSQL ${version} cluster: it looks migrated already`);
 
   for (const [dir, what] of [
-    [layout.next, 'the new database directory'],
-    [layout.old, 'the place the original moves to at the swap'],
+    [layout.new, 'the new database directory'],
+    [layout.retired, 'the place the original moves to at the swap'],
     [layout.work, 'the 9.6 working directory'],
   ] as const) {
     if (await exists(dir)) {
@@ -76,7 +76,7 @@ export async function preflight(env: NodeUnderCheck): Promise<Plan> {
   const need = (factor: number) => Math.ceil(dataDirBytes * factor * config.diskMargin);
   const space = await checkSpace([
     { dir: path.dirname(layout.work), bytes: need(1), for: 'the 9.6 working copy' },
-    { dir: path.dirname(layout.next), bytes: need(1), for: 'the new PostgreSQL 15 directory' },
+    { dir: path.dirname(layout.new), bytes: need(1), for: 'the new PostgreSQL 15 directory' },
     { dir: config.paths.backupDir, bytes: need(2), for: 'two plain-SQL dumps' },
   ]);
   return { layout, scripts, dataDirBytes, space, notes };

@@ -240,7 +240,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       // No 9.6 working copy: one dump, streamed into PostgreSQL 15 under bulk-load settings.
       skip('dumpOriginal', 'fast mode: the dump streams into restoreNew');
       discard('new');
-      await step('startNew', `PostgreSQL 15 on ${plan.layout.next}, bulk-load settings`, () => call('prepareBulkLoad', 'start PostgreSQL 15 for a bulk load', ctx), () => 'fsync off until the load is done');
+      await step('startNew', `PostgreSQL 15 on ${plan.layout.new}, bulk-load settings`, () => call('prepareBulkLoad', 'start PostgreSQL 15 for a bulk load', ctx), () => 'fsync off until the load is done');
       const dumped = await step('restoreNew', 'dump to the backup and into PostgreSQL 15 in one pass; every table compared', async () => {
         const dump = await call('streamOriginalToNew', 'dump and restore in one pass', ctx, before.inventory.tableBytes);
         await call('verify', 'verify the load against the inventory', ctx, 'new', before, before.appliedVersions);
@@ -283,7 +283,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       await step('stopWork', 'stop the 9.6 working server', () => call('stopServer', 'stop the working server', ctx, 'work'));
 
       discard('new');
-      await step('startNew', `PostgreSQL 15 on ${plan.layout.next}`, () => call('startServer', 'start the new PostgreSQL 15 server', ctx, 'new'));
+      await step('startNew', `PostgreSQL 15 on ${plan.layout.new}`, () => call('startServer', 'start the new PostgreSQL 15 server', ctx, 'new'));
       await step('restoreNew', 'into an empty pacsdb, replica role, one transaction', () => call('restore', 'restore into PostgreSQL 15', ctx, 'new', updated.dump), (r) => `${mib(r.bytes)} in ${secs(r.ms)}`);
       after = await step('verifyNew', 'every table against the updated database', () => call('verify', 'verify the new database', ctx, 'new', updated.inventory, targetVersions), () =>
         `all tables equal; archive ${targetVersions.at(-1) ?? '5.26'}`,
@@ -309,7 +309,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     report.approval = approval;
 
     onRollback('put the original directory back', () => call('unswap', 'put the original directory back', ctx, wf.uuid4().slice(0, 8)));
-    await step('swap', `${plan.layout.original} → ${plan.layout.old}, ${plan.layout.next} → ${plan.layout.original}`, () => call('swap', 'swap the directories', ctx), (r) => r);
+    await step('swap', `${plan.layout.original} → ${plan.layout.retired}, ${plan.layout.new} → ${plan.layout.original}`, () => call('swap', 'swap the directories', ctx), (r) => r);
     await step('removeWork', `remove ${plan.layout.work}`, () => call('removeWork', 'remove the 9.6 working copy', ctx), (r) => r);
 
     if (kube) {

@@ -121,9 +121,9 @@ test('a bulk load from an earlier boot is discarded and loaded again; durability
     await fs.writeFile(marker, JSON.stringify({ bootId: 'an-earlier-boot' }));
     const lost = await asActivity(() => a.streamOriginalToNew(ctx, 0)).catch((err: unknown) => err);
     assert.ok(lost instanceof ApplicationFailure && lost.type === 'BulkLoadLost', String(lost));
-    await fs.writeFile(path.join(env.layout.next, 'left-by-the-lost-load'), '');
+    await fs.writeFile(path.join(env.layout.new, 'left-by-the-lost-load'), '');
     await asActivity(() => a.prepareBulkLoad(ctx));
-    await assert.rejects(fs.access(path.join(env.layout.next, 'left-by-the-lost-load')), 'the lost directory was removed and initialised again');
+    await assert.rejects(fs.access(path.join(env.layout.new, 'left-by-the-lost-load')), 'the lost directory was removed and initialised again');
 
     await asActivity(() => a.streamOriginalToNew(ctx, 0));
     const durable = await asActivity(() => a.restoreDurability(ctx));

@@ -39,7 +39,7 @@ async function assertRolledBack(handle: WorkflowHandle): Promise<MigrationReport
   const report = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
   assert.equal(report.outcome, 'rolled-back', JSON.stringify(report.rollback));
   assert.deepEqual(report.rollback?.notUndone, []);
-  for (const dir of [layout.work, layout.next, layout.old]) assert.ok(!(await exists(dir)), `${dir} is gone`);
+  for (const dir of [layout.work, layout.new, layout.retired]) assert.ok(!(await exists(dir)), `${dir} is gone`);
   const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
   assert.ok(!ps.includes(node.dir), 'no server process of this node is left');
   assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), original);
@@ -98,7 +98,7 @@ test('every activity failing once after its effect: retries absorb it, result as
   assert.deepEqual(migrated.inventory.guide, original.inventory.guide);
   // Put the node back to its 9.6 original for the tests that follow.
   await fs.rm(layout.original, { recursive: true });
-  await fs.rename(layout.old, layout.original);
+  await fs.rename(layout.retired, layout.original);
   assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), original);
 });
 

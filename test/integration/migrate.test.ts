@@ -27,8 +27,8 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
     await assert.rejects(handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'too-early' }] }), WorkflowUpdateFailedError);
     await waitForPhase(handle, 'awaiting-approval');
     const layout = layoutFor(node.config, (await handle.describe()).runId.slice(0, 8));
-    assert.ok(await exists(layout.next), 'the new directory exists before approval');
-    assert.ok(!(await exists(layout.old)), 'no swap before approval');
+    assert.ok(await exists(layout.new), 'the new directory exists before approval');
+    assert.ok(!(await exists(layout.retired)), 'no swap before approval');
     const approval = await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'admin', comment: 'test' }] });
     assert.equal(approval.by, 'admin');
     return (await handle.result()) as MigrationReport;
@@ -38,10 +38,10 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
   await recordHistory(h, handle, 'completed-local');
   assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
   const layout = layoutFor(node.config, report.runTag);
-  assert.ok(!(await exists(layout.next)), '-new was moved into place');
+  assert.ok(!(await exists(layout.new)), '-new was moved into place');
   assert.ok(!(await exists(layout.work)), 'the 9.6 working directory is removed');
   assert.equal((await fs.readFile(`${layout.original}/PG_VERSION`, 'utf8')).trim(), '15');
-  assert.equal((await fs.readFile(`${layout.old}/PG_VERSION`, 'utf8')).trim(), '9.6');
+  assert.equal((await fs.readFile(`${layout.retired}/PG_VERSION`, 'utf8')).trim(), '9.6');
 
   const migrated = await fingerprint(node, layout.original, 'new');
   assert.deepEqual(migrated.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
@@ -50,7 +50,7 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
   }
   assert.deepEqual(migrated.inventory.guide, original.inventory.guide);
   // The original, now at -old, was never written to.
-  const kept = await fingerprint(node, layout.old, 'old');
+  const kept = await fingerprint(node, layout.retired, 'old');
   assert.deepEqual(kept.inventory.tables, original.inventory.tables);
 
   const markdown = await fs.readFile(layout.report.markdown, 'utf8');

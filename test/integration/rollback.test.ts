@@ -27,10 +27,10 @@ const exists = (p: string) => fs.access(p).then(() => true, () => false);
 async function assertNothingLeft(node: DemoNode, runTag: string): Promise<void> {
   const layout = layoutFor(node.config, runTag);
   assert.ok(!(await exists(layout.work)), `${layout.work} removed`);
-  assert.ok(!(await exists(layout.next)), `${layout.next} removed`);
-  assert.ok(!(await exists(layout.old)), `${layout.old} never created`);
+  assert.ok(!(await exists(layout.new)), `${layout.new} removed`);
+  assert.ok(!(await exists(layout.retired)), `${layout.retired} never created`);
   const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
-  for (const dir of [layout.original, layout.work, layout.next]) {
+  for (const dir of [layout.original, layout.work, layout.new]) {
     assert.ok(!ps.split('\n').some((line) => line.includes(`-D ${dir} `)), `no server on ${dir}`);
   }
 }

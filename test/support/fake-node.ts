@@ -262,7 +262,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
   }
   /** The swap's state, read from the directories as the real activity reads PG_VERSION. */
   function swapState(l: Layout): 'before' | 'half' | 'done' | 'unknown' {
-    const [live, next, old] = [l.original, l.next, l.old].map((d) => model.dirs.get(d)?.pg);
+    const [live, next, old] = [l.original, l.new, l.retired].map((d) => model.dirs.get(d)?.pg);
     if (live === '9.6' && next === '15' && !old) return 'before';
     if (!live && next === '15' && old === '9.6') return 'half';
     if (live === '15' && !next && old === '9.6') return 'done';
@@ -341,7 +341,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
     async preflight(ctx: RunContext): Promise<Plan> {
       return run('preflight', [ctx], () => {
         const l = lay(ctx);
-        for (const dir of [l.next, l.old, l.work]) if (model.dirs.has(dir)) throw fatal('PreflightError', `${dir} already exists`);
+        for (const dir of [l.new, l.retired, l.work]) if (model.dirs.has(dir)) throw fatal('PreflightError', `${dir} already exists`);
         if (model.dirs.get(l.original)?.pg !== '9.6') throw fatal('PreflightError', `${l.original} holds no PostgreSQL 9.6 cluster`);
         if (ctx.config.cluster.kind === 'none' && inUse(l.original)) throw fatal('PreflightError', `a PostgreSQL server is running on ${l.original}`);
         const scripts: UpdateScript[] = ARCHIVE_UPDATE_CHAIN.filter((v) => inRange(v, ctx.config.versions.from, ctx.config.versions.to)).map((version) => ({
@@ -419,15 +419,15 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
     async swap(ctx: RunContext): Promise<string> {
       return run('swap', [ctx], (halfway) => {
         const l = lay(ctx);
-        for (const dir of [l.original, l.next]) if (inUse(dir)) throw fatal('DataDirInUse', `a PostgreSQL server is running on ${dir}`);
+        for (const dir of [l.original, l.new]) if (inUse(dir)) throw fatal('DataDirInUse', `a PostgreSQL server is running on ${dir}`);
         switch (swapState(l)) {
           case 'before':
-            rename(l.original, l.old);
+            rename(l.original, l.retired);
             if (halfway) return 'half';
-            rename(l.next, l.original);
-            return `moved ${l.original} to ${l.old} and ${l.next} to ${l.original}`;
+            rename(l.new, l.original);
+            return `moved ${l.original} to ${l.retired} and ${l.new} to ${l.original}`;
           case 'half':
-            rename(l.next, l.original);
+            rename(l.new, l.original);
             return 'finished an interrupted swap';
           case 'done':
             return 'already swapped';
@@ -445,18 +445,18 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
           case 'before':
             return 'not swapped: nothing to undo';
           case 'half':
-            rename(l.old, l.original);
-            return `moved ${l.old} back to ${l.original}`;
+            rename(l.retired, l.original);
+            return `moved ${l.retired} back to ${l.original}`;
           case 'done': {
             const aside = `${l.original}-failed-${failedTag}`;
             rename(l.original, aside);
             if (halfway) return 'half';
-            rename(l.old, l.original);
-            return `moved the migrated directory to ${aside} and ${l.old} back to ${l.original}`;
+            rename(l.retired, l.original);
+            return `moved the migrated directory to ${aside} and ${l.retired} back to ${l.original}`;
           }
           default:
-            if (!model.dirs.has(l.original) && model.dirs.get(l.old)?.pg === '9.6') {
-              rename(l.old, l.original);
+            if (!model.dirs.has(l.original) && model.dirs.get(l.retired)?.pg === '9.6') {
+              rename(l.retired, l.original);
               return 'finished an interrupted undo';
             }
             throw new Error("cannot tell the swap's state; put the 9.6 directory back by hand");

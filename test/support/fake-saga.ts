@@ -90,7 +90,7 @@ export function assertOriginalBack(fake: FakeNode, opts: { failedCopy: boolean }
   const state = describeModel(fake);
   assert.equal(dirs.get(layout.original), fake.original, `the original directory is in place: ${state}`);
   assert.deepEqual(fake.original, fake.initialOriginal, 'the original is unchanged');
-  for (const dir of [layout.next, layout.old, layout.work]) assert.ok(!dirs.has(dir), `${dir} is gone: ${state}`);
+  for (const dir of [layout.new, layout.retired, layout.work]) assert.ok(!dirs.has(dir), `${dir} is gone: ${state}`);
   const failed = [...dirs.entries()].filter(([d]) => d.startsWith(`${layout.original}-failed-`));
   assert.equal(failed.length, opts.failedCopy ? 1 : 0, `a -failed copy is kept only after a swap: ${state}`);
   if (opts.failedCopy) assert.equal(failed[0]![1].pg, '15', 'the kept copy is the migrated directory');
@@ -112,9 +112,9 @@ export function assertMigrated(fake: FakeNode, opts: { alreadyApplied?: string[]
   assert.equal(live?.label, 'new');
   assert.ok(live?.data, 'it holds the data');
   assert.deepEqual(live?.versions, [...ARCHIVE_UPDATE_CHAIN], 'every archive version is applied');
-  assert.equal(dirs.get(layout.old), fake.original, 'the original is kept at -old');
+  assert.equal(dirs.get(layout.retired), fake.original, 'the original is kept at -old');
   assert.deepEqual(fake.original.versions, opts.alreadyApplied ?? [], 'the original is unchanged');
-  for (const dir of [layout.next, layout.work]) assert.ok(!dirs.has(dir), `${dir} is gone: ${state}`);
+  for (const dir of [layout.new, layout.work]) assert.ok(!dirs.has(dir), `${dir} is gone: ${state}`);
   assert.equal(dirs.size, 2, `no other directory: ${state}`);
   assert.equal(servers.size, 0, `no server of the run is left running: ${state}`);
   if (cluster) {

@@ -23,7 +23,7 @@ async function setup(state: { live?: string; next?: string; old?: string }) {
   });
   const ctx = { config, runTag: 'test' };
   const layout = layoutFor(config, ctx.runTag);
-  for (const [where, version] of [[layout.original, state.live], [layout.next, state.next], [layout.old, state.old]] as const) {
+  for (const [where, version] of [[layout.original, state.live], [layout.new, state.next], [layout.retired, state.old]] as const) {
     if (!version) continue;
     await fs.mkdir(where);
     await fs.writeFile(path.join(where, 'PG_VERSION'), `${version}\n`);
@@ -32,7 +32,7 @@ async function setup(state: { live?: string; next?: string; old?: string }) {
   const env = new MockActivityEnvironment();
   const versions = async () => {
     const read = (d: string) => fs.readFile(path.join(d, 'PG_VERSION'), 'utf8').then((t) => t.trim(), () => undefined);
-    return { live: await read(layout.original), next: await read(layout.next), old: await read(layout.old) };
+    return { live: await read(layout.original), next: await read(layout.new), old: await read(layout.retired) };
   };
   return {
     swap: () => env.run(activities.swap, ctx) as Promise<string>,

@@ -106,8 +106,8 @@ for (const mode of ['guide', 'fast'] as const) {
         const { layout, dirs } = fake.model;
         assert.equal(fake.keys().at(-1), 'stopServer:new', 'nothing runs after the verified new server is stopped');
         assert.equal(dirs.get(layout.original), fake.original, 'the original is live');
-        assert.equal(dirs.get(layout.next)?.pg, '15');
-        assert.ok(!dirs.has(layout.old));
+        assert.equal(dirs.get(layout.new)?.pg, '15');
+        assert.ok(!dirs.has(layout.retired));
         assert.equal(fake.model.servers.size, 0, 'every server is stopped before the swap');
         assert.deepEqual(fake.model.cluster?.replicas, { dcm4chee: 0, 'postgres-dcm4che': 0 }, 'the applications stay down');
         await run.handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'admin', comment: 'go' }] });
