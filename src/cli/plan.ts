@@ -10,7 +10,7 @@ import { createLogger } from '../log.js';
 import { preflight, PreflightError, type Plan } from '../plan/preflight.js';
 import { PlanError } from '../plan/scripts.js';
 import { taskQueueFor, workflowIdFor } from '../shared.js';
-import type { MigrationInput } from '../workflows/migrate-dcm4che.js';
+import { migrationInput } from '../config/input.js';
 import { CliError, NOTHING_CHANGED, cli, readConfig } from './common.js';
 import { kib, mib } from '../format.js';
 
@@ -25,7 +25,7 @@ export function registerPlan(program: Command): void {
       const { plan, notes } = await checkNode(config, opts.config);
       process.stdout.write(renderPlan(config, opts.config, plan, notes));
       if (opts.writeInput) {
-        const input: MigrationInput = { config };
+        const input = migrationInput(config);
         await writeFile(opts.writeInput, `${JSON.stringify(input, null, 2)}\n`, { mode: 0o600 });
         process.stdout.write(`\nWorkflow input written to ${opts.writeInput}.\n`);
       }

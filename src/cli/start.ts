@@ -3,6 +3,7 @@ import os from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { migrationInput } from '../config/input.js';
 import type { MigrationConfig } from '../config/schema.js';
 import { ARCHIVE_UPDATE_CHAIN } from '../plan/versions.js';
 import { SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, WORKFLOW_TYPE, progressQuery, taskQueueFor, workflowIdFor } from '../shared.js';
@@ -44,7 +45,7 @@ export async function startMigration(client: Client, config: MigrationConfig): P
     return await client.workflow.start<typeof migrateDcm4che>(WORKFLOW_TYPE, {
       workflowId: workflowIdFor(node),
       taskQueue: taskQueueFor(node),
-      args: [{ config }],
+      args: [migrationInput(config)],
       // Listable before the worker's first task; the workflow keeps them current from then on.
       typedSearchAttributes: [
         { key: SA_NODE, value: node },

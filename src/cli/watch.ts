@@ -7,7 +7,7 @@ import { WorkflowFailedError, type Client, type WorkflowExecutionDescription, ty
 import type { PayloadConverter } from '@temporalio/common';
 import { layoutFor } from '../config/layout.js';
 import { STEPS, progressQuery, taskQueueFor, type Phase, type Progress, type StepProgress } from '../shared.js';
-import type { MigrationInput } from '../workflows/migrate-dcm4che.js';
+import type { MigrationInput } from '../config/input.js';
 import { CliError, NOTHING_CHANGED, cli, migrationOf, parseNode, targetOf, withTemporal } from './common.js';
 import { duration as secs, mib } from '../format.js';
 

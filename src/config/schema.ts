@@ -143,8 +143,13 @@ export const configSchema = z
     readyTimeoutSeconds: z.number().int().positive().default(120),
     /** How soon a dead worker's activity is retried elsewhere; activities heartbeat well within it. */
     heartbeatTimeoutSeconds: z.number().int().min(3).default(60),
-    /** Attempts per activity before a step counts as failed (after the swap: before asking the operator). */
+    /** Attempts of a transfer (dump, restore, update script, inventory, verification): each one starts over. */
     activityAttempts: z.number().int().min(1).max(20).default(5),
+    /**
+     * How long the short steps (servers, swap, cluster, report) and, three times as long, the undo
+     * steps keep retrying a failure that may pass, such as Docker or the API server being away.
+     */
+    outageMinutes: z.number().min(0).max(24 * 60).default(10),
     /** The wait before an activity's second attempt; it doubles with each further one (at most a minute). */
     retryIntervalSeconds: z.number().min(0.1).max(60).default(2),
   })

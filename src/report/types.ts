@@ -31,6 +31,8 @@ export interface MigrationReport {
   ldapNeverApplied?: string[];
   ldapBackup?: string;
   approval?: Approval;
+  /** Fast mode: bulk loads redone because the machine restarted during one (the failure that showed it). */
+  reloads?: string[];
   rollback?: { reason: string; undone: string[]; notUndone: string[] };
   failure?: string;
 }

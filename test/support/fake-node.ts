@@ -47,6 +47,7 @@ export function rawFakeConfig(node: string, opts: FakeConfigOptions = {}): Confi
     mode: opts.mode ?? 'guide',
     // One attempt: a fault fails its step at once (the retry policy's first interval is 2 s).
     activityAttempts: 1,
+    outageMinutes: 0,
     heartbeatTimeoutSeconds: 3,
     ...opts.overrides,
   };
@@ -75,11 +76,14 @@ export type Fault =
   /** ApplicationFailure.retryable `times` times, then the call succeeds. */
   | ({ kind: 'transient'; type: string; times: number } & FailOptions)
   /** Hangs, heartbeating, until cancelled (then lingers `lingerMs`, as a real step cleaning up would) or released. */
-  | { kind: 'hang'; lingerMs?: number };
+  | { kind: 'hang'; lingerMs?: number }
+  /** Returns `value` without the effect: an answer the workflow code does not expect (to reach its bugs). */
+  | { kind: 'answer'; value: unknown };
 
 export const permanent = (type = 'InjectedFault', opts: FailOptions = {}): Fault => ({ kind: 'permanent', type, ...opts });
 export const transient = (times: number, type = 'InjectedTransient', opts: Omit<FailOptions, 'times'> = {}): Fault => ({ kind: 'transient', type, ...opts, times });
 export const hang = (lingerMs = 0): Fault => ({ kind: 'hang', lingerMs });
+export const answer = (value: unknown): Fault => ({ kind: 'answer', value });
 
 /**
  * The key of a call: faults.ts's `activityKey` (e.g. `startServer:original`, `applyUpdate:5.30`,
@@ -318,6 +322,9 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
     try {
       if (fault?.kind === 'hang') {
         await hangUntilCancelledOrReleased(key, fault.lingerMs ?? 0);
+      } else if (fault?.kind === 'answer') {
+        end('ok');
+        return fault.value as R;
       } else if (fault) {
         const n = fired.get(key) ?? 0;
         if (n < (fault.times ?? Infinity)) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { progressQuery, approveSwapUpdate, resolveUpdate, taskQueueFor, workflowIdFor, type Phase, type Progress, type Resolution } from '../../src/shared.js';
-import type { MigrationInput } from '../../src/workflows/migrate-dcm4che.js';
+import { migrationInput } from '../../src/config/input.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { startTestTemporal, type TestTemporal } from './temporal-server.js';
 import { createFakeNode, fakeConfig, type FakeConfigOptions, type FakeNode, type FakeNodeOptions } from './fake-node.js';
@@ -80,7 +80,7 @@ export async function withFakeRun<T>(env: FakeEnv, fake: FakeNode, fn: (run: Run
         taskQueue: taskQueueFor(fake.config.node),
         workflowId: workflowIdFor(fake.config.node),
         // `input` given (even undefined): a hand-written or broken input instead of the fake's config.
-        args: ['input' in opts ? opts.input : ({ config: fake.config } satisfies MigrationInput)],
+        args: ['input' in opts ? opts.input : migrationInput(fake.config)],
         workflowExecutionTimeout: '2 minutes',
       });
       const h = handle;

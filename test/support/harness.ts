@@ -17,7 +17,7 @@ import { takeInventory } from '../../src/postgres/inventory.js';
 import { createLocalRuntime } from '../../src/runtime/local.js';
 import { taskQueueFor, workflowIdFor, progressQuery, type Phase, type Progress } from '../../src/shared.js';
 import { createMigrationWorker } from '../../src/worker.js';
-import type { MigrationInput } from '../../src/workflows/migrate-dcm4che.js';
+import { migrationInput } from '../../src/config/input.js';
 import { copyLiveDirectory, sharedTemplate } from './node-template.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from './pg-binaries.js';
 import { startTestTemporal, temporalBinary, type TestTemporal } from './temporal-server.js';
@@ -93,7 +93,7 @@ export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = 
 }
 
 export async function startMigration(h: Harness, node: Pick<DemoNode, 'config'>): Promise<WorkflowHandle> {
-  const input: MigrationInput = { config: node.config };
+  const input = migrationInput(node.config);
   return h.client.workflow.start('migrateDcm4che', {
     taskQueue: taskQueueFor(node.config.node),
     workflowId: workflowIdFor(node.config.node),

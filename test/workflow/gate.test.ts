@@ -125,3 +125,25 @@ test('cancel during a hanging restore: the workflow waits until the activity has
   assert.equal(lastReport(fake).outcome, 'rolled-back');
   assertOriginalBack(fake, { failedCopy: false });
 });
+
+test('an approval during the rollback that followed a gate timeout is refused with the reason; the signal is ignored', async () => {
+  const fake = fakeNode('gate-late', { overrides: { approval: { timeoutMinutes: 0.003 } }, faults: { 'discardServer:new': hang() } });
+  await withFakeRun(env, fake, async (run) => {
+    await fake.waitForCall('discardServer:new');
+    const p = await waitForPhase(run, 'rolling-back');
+    assert.equal(p.verified, true, 'the database had been verified: only the phase tells the approval it is too late');
+    assert.equal(
+      await refusal(run.handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'late' }] })),
+      'the migration is rolling back (step awaitApproval failed: no approval within 0.003 minutes): there is nothing to approve',
+    );
+    await run.handle.signal(approveSwapSignal, { by: 'late-signal' });
+    fake.release('discardServer:new');
+    const { error } = await run.outcome();
+    assert.match(error?.cause?.message ?? '', /rolled back/);
+    assert.equal((await progress(run.handle)).approval, undefined, 'neither approved anything');
+    assert.match(await refusal(run.handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'later' }] })).catch((e: unknown) => String(e)), /rolled-back|not running|completed|closed/i);
+  });
+  assert.ok(!fake.keys().includes('swap'), 'no swap');
+  assert.equal(lastReport(fake).approval, undefined);
+  assertOriginalBack(fake, { failedCopy: false });
+});

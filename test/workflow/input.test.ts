@@ -1,16 +1,16 @@
 // The workflow's input and what it shows: an invalid input fails at once without a call; a
-// hand-written one gets the schema's defaults; the progress query and the search attributes
+// hand-written one must hold every setting (no defaults are filled in); the progress query and the search attributes
 // (KaapanaNode, MigrationPhase, ArchiveVersion) follow the run.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { layoutFor } from '../../src/config/layout.js';
-import { parseConfig } from '../../src/config/load.js';
+import { INPUT_SCHEMA_VERSION, migrationInput } from '../../src/config/input.js';
 import { approveSwapUpdate, SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, STEPS } from '../../src/shared.js';
-import { createFakeNode, hang, permanent, rawFakeConfig } from '../support/fake-node.js';
+import { fakeConfig, hang, permanent } from '../support/fake-node.js';
 import { assertMigrated } from '../support/fake-saga.js';
-import { bounded, drive, fakeNode, nodeName, progress, startFakeEnv, waitForPhase, withFakeRun, type FakeEnv } from '../support/fake-workflow.js';
+import { bounded, drive, fakeNode, progress, startFakeEnv, waitForPhase, withFakeRun, type FakeEnv } from '../support/fake-workflow.js';
 
 let env: FakeEnv;
 before(async () => {
@@ -21,12 +21,14 @@ after(async () => {
 });
 
 describe('an invalid workflow input fails at once, changing nothing', () => {
+  const v2 = (config: unknown) => ({ schemaVersion: INPUT_SCHEMA_VERSION, config });
   const cases: { name: string; input: (node: string) => unknown; names?: RegExp }[] = [
-    { name: 'no input at all', input: () => undefined },
-    { name: 'an empty object', input: () => ({}) },
-    { name: 'a node name with shell syntax', input: (node) => ({ config: { ...rawFakeConfig(node), node: 'x; rm -rf /' } }), names: /node: / },
-    { name: 'an unknown mode', input: (node) => ({ config: { ...rawFakeConfig(node), mode: 'turbo' } }), names: /mode: / },
-    { name: 'a relative data directory', input: (node) => ({ config: { ...rawFakeConfig(node), paths: { ...rawFakeConfig(node).paths, dataDir: 'postgres-dcm4che' } } }), names: /paths\.dataDir: must be an absolute path/ },
+    { name: 'no input at all', input: () => undefined, names: /schemaVersion: must be 2/ },
+    { name: 'an empty object', input: () => ({}), names: /schemaVersion: must be 2/ },
+    { name: 'an input without its schema version (as recorded before it had one)', input: (node) => ({ config: fakeConfig(node) }), names: /schemaVersion: must be 2 \(found none\)/ },
+    { name: 'a node name with shell syntax', input: (node) => v2({ ...fakeConfig(node), node: 'x; rm -rf /' }), names: /config\.node: / },
+    { name: 'an unknown mode', input: (node) => v2({ ...fakeConfig(node), mode: 'turbo' }), names: /config\.mode: / },
+    { name: 'a relative data directory', input: (node) => v2({ ...fakeConfig(node), paths: { ...fakeConfig(node).paths, dataDir: 'postgres-dcm4che' } }), names: /config\.paths\.dataDir: must be an absolute path/ },
   ];
   for (const c of cases) {
     test(c.name, async () => {
@@ -43,15 +45,25 @@ describe('an invalid workflow input fails at once, changing nothing', () => {
   }
 });
 
-test('a hand-written input (no defaults filled in, as from the temporal CLI) runs with the schema\'s defaults', async () => {
-  const node = nodeName('input-raw');
-  const { mode: _mode, cluster: _cluster, activityAttempts: _attempts, heartbeatTimeoutSeconds: _heartbeat, ...raw } = rawFakeConfig(node);
-  const fake = createFakeNode(parseConfig(raw));
-  assert.equal(fake.config.mode, 'guide');
-  const { report, error } = await withFakeRun(env, fake, (run) => drive(run), { input: { config: raw } });
+test('an input that leaves defaults out (hand-written for the temporal CLI) is refused, naming each missing field', async () => {
+  const fake = fakeNode('input-raw');
+  const { mode: _mode, activityAttempts: _attempts, approval: _approval, ...partial } = fake.config;
+  const { error } = await withFakeRun(env, fake, (run) => run.outcome(), { input: { schemaVersion: INPUT_SCHEMA_VERSION, config: { ...partial, database: { password: fake.config.database.password } } } });
+  const cause = error?.cause;
+  assert.ok(cause instanceof ApplicationFailure && cause.type === 'InvalidInput', String(cause));
+  for (const missing of ['config.mode', 'config.activityAttempts', 'config.approval', 'config.database.name', 'config.database.user']) {
+    assert.match(cause.message, new RegExp(`${missing.replaceAll('.', '\\.')}: missing`), `${missing} named`);
+  }
+  assert.match(cause.message, /kaapana-migrate plan --write-input FILE/);
+  assert.deepEqual(fake.keys(), [], 'no activity ran');
+});
+
+test('the complete input that plan --write-input writes runs unchanged', async () => {
+  const fake = fakeNode('input-complete');
+  const input = JSON.parse(JSON.stringify(migrationInput(fake.config)));
+  const { report, error } = await withFakeRun(env, fake, (run) => drive(run), { input });
   assert.equal(error, undefined, error?.cause?.message);
   assert.equal(report?.outcome, 'completed');
-  assert.ok(fake.keys().includes('startServer:work'), 'guide mode, the default');
   assertMigrated(fake);
 });
 

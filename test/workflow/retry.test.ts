@@ -1,6 +1,7 @@
 // The retry policy the workflow gives its activities: the FATAL error types fail a step at once,
 // other failures are retried up to activityAttempts. The policy's first interval is 2 s (fixed in
 // the workflow), so the two tests that really retry take 2 s or more each.
+import { attemptsSpanning } from '../../src/workflows/activities.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { permanent, transient } from '../support/fake-node.js';
@@ -41,8 +42,9 @@ test('a non-retryable failure of any type is not retried either', async () => {
   assert.equal(fake.calls.filter((c) => c.key === 'restore:work').length, 1);
 });
 
-test('a transient failure is retried (2 s): the swap interrupted between its renames is finished by its retry', async () => {
-  const fake = fakeNode('retry-swap', { faults: { swap: transient(1, 'InjectedTransient', { halfway: true }) }, overrides: { activityAttempts: 2 } });
+test('a transient failure of a short step is retried (2 s): the swap interrupted between its renames is finished by its retry', async () => {
+  // Short steps retry for outageMinutes: 1.8 s fits one wait of 2 s, so two attempts.
+  const fake = fakeNode('retry-swap', { faults: { swap: transient(1, 'InjectedTransient', { halfway: true }) }, overrides: { outageMinutes: 0.03 } });
   const { report, error } = await withFakeRun(env, fake, (run) => drive(run));
   assert.equal(error, undefined, error?.cause?.message);
   const swaps = fake.calls.filter((c) => c.key === 'swap');
@@ -52,10 +54,18 @@ test('a transient failure is retried (2 s): the swap interrupted between its ren
   assertMigrated(fake);
 });
 
-test('a transient failure at every attempt fails the step after activityAttempts (2 s)', async () => {
+test('a transient failure at every attempt fails a transfer after activityAttempts (2 s)', async () => {
   const fake = fakeNode('retry-exhausted', { faults: { 'restore:work': transient(10) }, overrides: { activityAttempts: 2 } });
   const { error } = await withFakeRun(env, fake, (run) => drive(run));
   assert.match(error?.cause?.message ?? '', /^step restoreWork failed: injected fault at restore:work; rolled back/);
   assert.deepEqual(fake.calls.filter((c) => c.key === 'restore:work').map((c) => c.attempt), [1, 2]);
   assertOriginalBack(fake, { failedCopy: false });
+});
+
+test('short steps retry for outageMinutes, spread out (2, 4, 8 … at most 60 s between attempts)', () => {
+  assert.equal(attemptsSpanning(0, 2), 1, 'no outage allowed: one attempt');
+  assert.equal(attemptsSpanning(0.03, 2), 2);
+  // 2 + 4 + 8 + 16 + 32 = 62 s, then a minute each: ten minutes take 15 attempts.
+  assert.equal(attemptsSpanning(10, 2), 15);
+  assert.equal(attemptsSpanning(1, 2), 6, 'a one-minute outage is ridden out');
 });

@@ -9,6 +9,7 @@ import { Worker } from '@temporalio/worker';
 import { pino } from 'pino';
 import type { StepProgress } from '../../src/shared.js';
 import { taskQueueFor, workflowIdFor } from '../../src/shared.js';
+import { migrationInput } from '../../src/config/input.js';
 import { migrationWorkerOptions } from '../../src/worker.js';
 import { fakeNode, startFakeEnv, type FakeEnv } from '../support/fake-workflow.js';
 
@@ -50,7 +51,7 @@ test('logs a line when each activity starts and ends, with its attempt and the n
   };
   const worker = await Worker.create({ ...(await migrationWorkerOptions({ connection: env.native, namespace: 'default', node, log, workflowBundle: env.bundle })), activities });
   await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('migrateDcm4che', { taskQueue: taskQueueFor(node), workflowId: workflowIdFor(node), args: [{ config: fake.config }], workflowExecutionTimeout: '2 minutes' });
+    const handle = await env.client.workflow.start('migrateDcm4che', { taskQueue: taskQueueFor(node), workflowId: workflowIdFor(node), args: [migrationInput(fake.config)], workflowExecutionTimeout: '2 minutes' });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && (dumping || beats.size === 0)) {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];

@@ -1,0 +1,65 @@
+// What the steps of one migration share once the original is inventoried.
+import type { RunContext } from '../activities/context.js';
+import type { InventoryResult } from '../activities/inventory.js';
+import type { Plan } from '../activities/preflight.js';
+import type { ServerRole } from '../config/layout.js';
+import type { MigrationConfig } from '../config/schema.js';
+import type { UpdateScript } from '../plan/scripts.js';
+import { SA_ARCHIVE_VERSION } from '../shared.js';
+import * as wf from '@temporalio/workflow';
+import { duration } from '../format.js';
+import { run, type Acts } from './activities.js';
+import type { Recorder } from './recorder.js';
+import type { Saga } from './saga.js';
+
+export interface Migration {
+  ctx: RunContext;
+  config: MigrationConfig;
+  rec: Recorder;
+  acts: Acts;
+  saga: Saga;
+  plan: Plan;
+  /** The original's inventory: what every later database must hold. */
+  before: InventoryResult;
+  /** The update scripts the original does not carry yet, in version order. */
+  pending: UpdateScript[];
+  /** Every archive version the migrated database must carry. */
+  targetVersions: string[];
+}
+
+/** The database a path hands over: verified, stopped, ready for the swap. */
+export type Migrated = InventoryResult;
+
+/** Registers the undo of a server this run creates, before it is created. */
+export function discardOnRollback(m: Migration, role: ServerRole): void {
+  m.saga.onRollback(`discard the ${role} server`, () => run(m.acts.undo.discardServer, `discard the ${role} server`, m.ctx, role));
+}
+
+/** Step applyUpdates: the pending scripts in version order, each in its own transaction. */
+export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
+  const { rec, pending, before } = m;
+  return rec.step(
+    'applyUpdates',
+    `${pending.length} scripts on the ${role} server, each in one transaction`,
+    async () => {
+      // A script's time follows the rows it rewrites, not its place in the list: progress (and
+      // the watch's ETA) count those rows. Plans recorded before `rewrites` existed count scripts.
+      const weights = pending.map((script) => 1 + (script.rewrites ?? []).reduce((sum, table) => sum + (before.inventory.tables[table]?.count ?? 0), 0));
+      const total = weights.reduce((a, b) => a + b, 0);
+      let done = 0;
+      for (const [i, script] of pending.entries()) {
+        rec.progress.current = { step: 'applyUpdates', detail: `update-${script.version}-psql.sql`, done, total, unit: 'rewrites' };
+        done += weights[i]!;
+        rec.showDetails();
+        const result = await run(m.acts.transfer.applyUpdate, `apply update-${script.version}-psql.sql`, m.ctx, role, script);
+        rec.report.scripts.push(result);
+        rec.report.versions.applied.push(script.version);
+        wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: script.version }]);
+      }
+    },
+    () => `${rec.report.scripts.map((s) => `${s.version} ${duration(s.ms)}`).join(', ') || 'nothing to apply'}`,
+  );
+}
+
+/** The archive version the migrated database reaches. */
+export const reached = (m: Migration) => m.targetVersions.at(-1) ?? '5.26';
