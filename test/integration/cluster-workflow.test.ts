@@ -84,6 +84,8 @@ async function clusterNode(name: string, opts: { instanceUid?: string; mode?: 'g
       paths: { ...raw.paths, dataDir: path.join(fast, 'postgres-dcm4che'), fastDataDir: fast },
       mode: opts.mode ?? 'fast',
       activityAttempts: 2,
+      // Cluster steps retry for this long (four attempts), not the ten minutes a node gets.
+      outageMinutes: 0.02,
       retryIntervalSeconds: 0.2,
       readyTimeoutSeconds: 30,
       cluster: {
