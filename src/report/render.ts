@@ -21,6 +21,7 @@ export function renderMarkdown(r: MigrationReport): string {
   if (r.approval) out.push(`- Swap approved by ${r.approval.by} at ${r.approval.at}${r.approval.comment ? ` (${r.approval.comment})` : ''}`);
   if (r.failure) out.push(`- Failure: ${r.failure}`);
   if (r.ldapBackup) out.push(`- LDAP backup: ${r.ldapBackup}`);
+  for (const why of r.reloads ?? []) out.push(`- Bulk load redone from the backup dump: ${why}`);
   out.push('');
 
   out.push('## Steps', '', '| step | status | started | took | detail |', '|---|---|---|---|---|');
