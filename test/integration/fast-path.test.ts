@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import type { WorkerOptions } from '@temporalio/worker';
 import { ensureServer, envFor, type RunContext } from '../../src/activities/context.js';
 import { layoutFor } from '../../src/config/layout.js';
 import { realDeps } from '../../src/deps.js';
@@ -136,4 +137,47 @@ test('a bulk load from an earlier boot is discarded and loaded again; durability
     await env.runtime.stop(env.layout.serverName.original);
     await env.runtime.stop(env.layout.serverName.new);
   }
+});
+
+test('a machine crash during the updates (another boot id): the workflow loads again from the backup dump and completes', async () => {
+  const node = await demoNode('fp-reboot', { instances: 500, overrides: (raw) => ({ ...raw, mode: 'fast' }) });
+  let rebooted = false;
+  // Before update 5.30 on the new server: as if the machine had restarted since the load began.
+  const reboot: WorkerOptions['interceptors'] = {
+    activity: [
+      (ctx) => ({
+        inbound: {
+          async execute(input, next) {
+            const [run, role, script] = input.args as [RunContext, string, { version?: string }];
+            if (!rebooted && ctx.info.activityType === 'applyUpdate' && role === 'new' && script?.version === '5.30') {
+              rebooted = true;
+              await fs.writeFile(path.join(layoutFor(run.config, run.runTag).runDir, 'bulk-load-new.json'), JSON.stringify({ bootId: 'an-earlier-boot' }));
+            }
+            return next(input);
+          },
+        },
+      }),
+    ],
+  };
+  const handle = await startMigration(h, node);
+  const report = await withWorker(
+    h,
+    node.config.node,
+    async () => {
+      await waitForPhase(handle, 'awaiting-approval');
+      await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'test' }] });
+      return (await handle.result()) as MigrationReport;
+    },
+    undefined,
+    reboot,
+  );
+  assert.ok(rebooted, 'the boot id was changed');
+  assert.equal(report.outcome, 'completed');
+  assert.equal(report.reloads?.length, 1, JSON.stringify(report.reloads));
+  assert.match(report.reloads![0]!, /restarted/);
+  assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
+  const restores = report.steps.filter((s) => s.step === 'restoreNew');
+  assert.equal(restores.length, 2, 'loaded twice');
+  assert.match(restores[1]!.detail, /pacsdb-original\.sql; all tables equal/, 'the second load came from the backup dump');
+  assert.equal(report.steps.find((s) => s.step === 'verifyNew')?.status, 'ok');
 });
