@@ -7,6 +7,7 @@ import { constants, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { escapeIdentifier } from 'pg';
 import type {
   ContainerRuntime,
   DatabaseCredentials,
@@ -18,7 +19,6 @@ import type {
   ServerState,
 } from './port.js';
 import { ExecFailed } from './port.js';
-import { quoteIdent } from '../postgres/client.js';
 import { alive } from './process.js';
 import { exists, readJsonIfPresent } from '../files.js';
 import { osUser } from '../os-users.js';
@@ -141,7 +141,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     await launch(spec.image, record, false);
     try {
       await waitReady(record, 60_000);
-      await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${quoteIdent(spec.database.name)}`], clientEnv(record, 'postgres'));
+      await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${escapeIdentifier(spec.database.name)}`], clientEnv(record, 'postgres'));
       for (const script of await initScripts(spec.image)) {
         await runOrThrow(`init script ${path.basename(script)}`, [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', script], clientEnv(record));
       }
