@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { serverSpec, type Env } from '../src/activities/context.js';
 import { layoutFor } from '../src/config/layout.js';
 import type { MigrationConfig } from '../src/config/schema.js';
+import { duration, gib } from '../src/format.js';
 import { selectUpdateScripts } from '../src/plan/scripts.js';
 import type { DemoNode } from '../src/demo/node.js';
 import type { MigrationReport } from '../src/report/types.js';
@@ -150,7 +151,7 @@ try {
       for (let i = 0; i < repeat; i++) {
         const node = await copyNode(root, template, `${label}-${instances}-${i}`, instances);
         const [result, dir] = await fn(node);
-        console.error(`${instances} ${result.mode}: ${(result.totalMs / 1000).toFixed(1)} s`);
+        console.error(`${instances} ${result.mode}: ${duration(result.totalMs)}`);
         runs.push([result, node, dir]);
       }
       runs.sort(([a], [b]) => a.totalMs - b.totalMs);
@@ -180,7 +181,7 @@ try {
 const command = `npm run bench -- --sizes ${sizes.join(',')} --modes ${modes.join(',')}${repeat > 1 ? ` --repeat ${repeat}` : ''}`;
 const markdown = `# Benchmarks
 
-Produced by \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM,
+Produced by \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${gib(totalmem())} RAM,
 PostgreSQL 9.6.24 and 15 from the local runtime, demo nodes seeded with seed ${SEED}.
 
 Times are wall-clock seconds${repeat > 1 ? `, the median of ${repeat} runs per mode and size` : ''}. *baseline*: \`bench/guide-baseline.sh\` (the guide's

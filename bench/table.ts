@@ -1,4 +1,5 @@
 // The benchmark's figures and their Markdown table.
+import { mib, seconds } from '../src/format.js';
 import type { Phase } from '../test/support/fast-sequence.js';
 
 export interface Result {
@@ -22,9 +23,6 @@ const GROUPS: [string, RegExp][] = [
 ];
 const groupOf = (name: string) => GROUPS.find(([, re]) => re.test(name))?.[0] ?? 'other';
 
-const s = (ms: number) => (ms / 1000).toFixed(1);
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-
 export function renderTable(results: Result[]): string {
   const head = ['instances', 'mode', ...GROUPS.map(([g]) => `${g} s`), 'other s', 'total s', 'worker peak RSS', 'dumps', 'equal to guide', '× baseline', '× baseline without checks'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
@@ -37,9 +35,9 @@ export function renderTable(results: Result[]): string {
       `| ${[
         r.instances,
         r.mode,
-        ...GROUPS.map(([g]) => s(sum(g))),
-        s(sum('other')),
-        s(r.totalMs),
+        ...GROUPS.map(([g]) => seconds(sum(g))),
+        seconds(sum('other')),
+        seconds(r.totalMs),
         r.peakRss === undefined ? '–' : mib(r.peakRss),
         r.dumpBytes.map(mib).join(' + ') || '–',
         r.equivalence ?? '–',
@@ -52,7 +50,7 @@ export function renderTable(results: Result[]): string {
 }
 
 export function renderPhases(results: Result[]): string {
-  return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${s(p.ms)}`).join(', ')}`).join('\n');
+  return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${seconds(p.ms)}`).join(', ')}`).join('\n');
 }
 
 /**

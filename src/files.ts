@@ -1,5 +1,5 @@
-// Small file helpers shared by the runtime adapters and the activities.
-import { promises as fs } from 'node:fs';
+// Small file helpers shared by the runtime and cluster adapters and the activities.
+import { constants, promises as fs } from 'node:fs';
 
 /** Durability on disk: a file's data, or a directory's entries (after a rename), flushed. */
 export async function fsyncPath(p: string): Promise<void> {
@@ -13,6 +13,15 @@ export async function fsyncPath(p: string): Promise<void> {
 
 export async function exists(p: string): Promise<boolean> {
   return fs.access(p).then(() => true, () => false);
+}
+
+/** Refuses a program that is missing or not executable, naming it after `what` (a setting, a command line). */
+export async function mustExecute(file: string, what: string): Promise<void> {
+  try {
+    await fs.access(file, constants.X_OK);
+  } catch {
+    throw new Error(`${what}: ${file} is missing or not executable`);
+  }
 }
 
 /** A JSON file's content, or undefined when there is no such file. */

@@ -43,7 +43,7 @@ export function serverSpec(env: Env, role: ServerRole): ServerSpec {
     name: env.layout.serverName[role],
     image: role === 'new' ? 'new' : 'old',
     dataDir: env.layout.dataDirOf[role],
-    // The live directory is only read: its sessions cannot write.
+    // The live directory: its sessions cannot write (the server's own start and stop still do, see the README).
     readOnly: role === 'original',
     database: env.credentials,
   };

@@ -5,6 +5,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { duration } from '../format.js';
 import { createLogger } from '../log.js';
 import { SEARCH_ATTRIBUTES, approveSwapUpdate, workflowIdFor, type Phase } from '../shared.js';
 import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, type TemporalTarget } from '../temporal/connection.js';
@@ -108,6 +109,6 @@ async function freshNode(dir: string, instances: number, say: (line: string) => 
   say(`Creating the demo node in ${nodeDir}: a dcm4chee 5.26 database with ${instances} instances…`);
   const started = Date.now();
   const node = await createDemoNode({ dir: nodeDir, node: NODE, instances, oldBinDir, newBinDir });
-  say(`Seeded in ${((Date.now() - started) / 1000).toFixed(1)} s; configuration ${node.configFile}.`);
+  say(`Seeded in ${duration(Date.now() - started)}; configuration ${node.configFile}.`);
   return node.config;
 }

@@ -4,9 +4,9 @@
 // prompts (never in argv), and no stdin at all otherwise, so that an unexpected prompt fails at
 // once instead of waiting for ever.
 import { spawn } from 'node:child_process';
-import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { mustExecute } from '../files.js';
 import { duration } from '../format.js';
 import { osUser } from '../os-users.js';
 
@@ -51,10 +51,7 @@ export function deployScripts(opts: DeployScripts) {
     /** What preflight can know without running anything: scripts present, user usable. */
     async check(): Promise<string[]> {
       for (const release of ['current', 'target'] as const) {
-        const script = scriptOf(release);
-        await fs.access(script, constants.X_OK).catch(() => {
-          throw new Error(`cluster.redeploy.${release}Script: ${script} is missing or not executable`);
-        });
+        await mustExecute(scriptOf(release), `cluster.redeploy.${release}Script`);
       }
       await launchOf([]);
       if (opts.registry) await opts.registry();
@@ -69,9 +66,7 @@ export function deployScripts(opts: DeployScripts) {
       const argv = this.argvOf(release, action);
       const shown = argv.join(' ');
       // Else spawn fails on the missing working directory, reported as "spawn runuser ENOENT".
-      await fs.access(argv[0]!, constants.X_OK).catch(() => {
-        throw new Error(`could not run \`${shown}\`: ${argv[0]} is missing or not executable`);
-      });
+      await mustExecute(argv[0]!, `could not run \`${shown}\``);
       const launch = await launchOf(argv);
       const answers = action === 'deploy' && opts.registry ? await opts.registry() : undefined;
       opts.log(`$ ${shown} (as ${opts.user})`);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import { duration } from '../format.js';
 import type { DeployScriptRunner } from './deploy-script.js';
@@ -474,8 +475,4 @@ function ready(p: V1Pod): boolean {
 function describePods(list: V1Pod[]): string {
   if (list.length === 0) return 'no pods';
   return list.map((p) => `${p.metadata?.name} ${terminating(p) ? 'Terminating' : p.status?.phase ?? 'Unknown'}${ready(p) ? ' Ready' : ''}`).join(', ');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

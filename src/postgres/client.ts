@@ -29,10 +29,6 @@ export async function queryRows<R extends pg.QueryResultRow>(client: pg.Client, 
   return (await client.query<R>(sql, values)).rows;
 }
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
 /**
  * End other sessions of this tool on a database: a crashed worker's psql may still be running
  * (it outlives its parent) and would fight the retry for locks.
@@ -54,8 +50,8 @@ export async function recreateDatabase(endpoint: ServerEndpoint, credentials: Da
     credentials,
     async (client) => {
       await endStraySessions(client, credentials.name, '');
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(credentials.name)}`);
-      await client.query(`CREATE DATABASE ${quoteIdent(credentials.name)} OWNER ${quoteIdent(credentials.user)}`);
+      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(credentials.name)}`);
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(credentials.name)} OWNER ${pg.escapeIdentifier(credentials.user)}`);
     },
     'postgres',
   );

@@ -1,6 +1,6 @@
 // What a database holds, in figures that can be compared across servers and versions.
-import type pg from 'pg';
-import { queryRows, quoteIdent } from './client.js';
+import pg from 'pg';
+import { queryRows } from './client.js';
 
 export interface Fingerprint {
   count: number;
@@ -38,10 +38,10 @@ export async function listTables(client: pg.Client): Promise<string[]> {
 
 /** Whole rows, or the non-null values of one column: their number and, at 'checksums', their checksum. */
 async function fingerprint(client: pg.Client, table: string, column: string | undefined, level: Verification): Promise<Fingerprint> {
-  const value = column === undefined ? 't' : quoteIdent(column);
+  const value = column === undefined ? 't' : pg.escapeIdentifier(column);
   const counted = column === undefined ? '*' : value;
   const checksum = level === 'checksums' ? HASH(`${value}::text`) : `''`;
-  const [row] = await queryRows<{ count: string; checksum: string }>(client, `SELECT count(${counted})::text AS count, ${checksum} AS checksum FROM public.${quoteIdent(table)} t`);
+  const [row] = await queryRows<{ count: string; checksum: string }>(client, `SELECT count(${counted})::text AS count, ${checksum} AS checksum FROM public.${pg.escapeIdentifier(table)} t`);
   return { count: Number(row!.count), checksum: row!.checksum };
 }
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Writable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
 import { alive } from './process.js';
 
@@ -224,7 +225,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
       if (!state.Running && typeof state.ExitCode === 'number' && state.ExitCode >= 0) return state.ExitCode;
       if (!state.Running && state.ExitCode !== null && state.ExitCode < 0) throw lostExit(tool, `the engine reports exit code ${state.ExitCode}`, stderr);
       if (Date.now() > deadline) throw lostExit(tool, state.Running ? 'it still runs after its output ended' : 'the engine recorded no exit code', stderr);
-      await delay(100);
+      await sleep(100);
     }
   }
 
@@ -253,7 +254,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
             `(${probe}); last log lines:\n${await lastLogLines(info.Id, password)}`,
         );
       }
-      await delay(Math.min(500, Math.max(0, deadline - Date.now())));
+      await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
     }
   }
 
@@ -592,5 +593,3 @@ function scrub(err: unknown, secret: string): unknown {
   }
   return err;
 }
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

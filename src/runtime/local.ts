@@ -3,10 +3,12 @@
 // (first start of an empty directory initialises the cluster and runs the init scripts).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { escapeIdentifier } from 'pg';
 import type {
   ContainerRuntime,
   DatabaseCredentials,
@@ -18,9 +20,8 @@ import type {
   ServerState,
 } from './port.js';
 import { ExecFailed } from './port.js';
-import { quoteIdent } from '../postgres/client.js';
 import { alive } from './process.js';
-import { exists, readJsonIfPresent } from '../files.js';
+import { exists, mustExecute, readJsonIfPresent } from '../files.js';
 import { osUser } from '../os-users.js';
 
 export interface LocalImage {
@@ -141,7 +142,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     await launch(spec.image, record, false);
     try {
       await waitReady(record, 60_000);
-      await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${quoteIdent(spec.database.name)}`], clientEnv(record, 'postgres'));
+      await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${escapeIdentifier(spec.database.name)}`], clientEnv(record, 'postgres'));
       for (const script of await initScripts(spec.image)) {
         await runOrThrow(`init script ${path.basename(script)}`, [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', script], clientEnv(record));
       }
@@ -194,7 +195,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
         const log = await fs.readFile(logFile(record.name), 'utf8').catch(() => '');
         throw new Error(`server ${record.name} did not start: ${log.trim().split('\n').slice(-5).join(' | ')}`);
       }
-      await delay(200);
+      await sleep(200);
     }
     throw new Error(`server ${record.name} was not ready within ${Math.round(timeoutMs / 1000)} s: ${last}`);
   }
@@ -211,7 +212,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
       if (!alive(pid)) return;
-      await delay(100);
+      await sleep(100);
     }
     throw new Error(`server ${record.name} (pid ${pid}) did not stop within 120 s`);
   }
@@ -296,14 +297,6 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
 }
 
-async function mustExecute(file: string, key: string): Promise<void> {
-  try {
-    await fs.access(file, constants.X_OK);
-  } catch {
-    throw new Error(`${key}: ${file} is missing or not executable`);
-  }
-}
-
 async function nonEmptyDir(dir: string): Promise<boolean> {
   return fs.readdir(dir).then((e) => e.length > 0, () => false);
 }
@@ -312,5 +305,3 @@ function ignoreEpipe(err: NodeJS.ErrnoException): void {
   // The tool may exit before reading all input (e.g. ON_ERROR_STOP); its exit code tells why.
   if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
 }
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import type { MigrationConfig } from '../../src/config/schema.js';
 import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
+import { exists } from '../../src/files.js';
 import { demoNode, fingerprint, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -36,7 +37,6 @@ async function failsWith(change: (c: MigrationConfig) => MigrationConfig): Promi
   return message;
 }
 
-const exists = (p: string) => fs.access(p).then(() => true, () => false);
 const withPaths = (c: MigrationConfig, paths: Partial<MigrationConfig['paths']>) => ({ ...c, paths: { ...c.paths, ...paths } });
 
 async function scriptsWithout(version: string): Promise<string> {

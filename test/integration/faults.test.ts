@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { layoutFor } from '../../src/config/layout.js';
+import { exists } from '../../src/files.js';
 import type { DemoNode } from '../../src/demo/node.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { approveSwapUpdate, type StepName } from '../../src/shared.js';
@@ -29,8 +30,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-const exists = (p: string) => fs.access(p).then(() => true, () => false);
 
 /** The original is in place and identical; nothing of the run is left (but a kept -failed copy). */
 async function assertRolledBack(handle: WorkflowHandle): Promise<MigrationReport> {

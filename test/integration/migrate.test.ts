@@ -6,6 +6,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveSwapUpdate, progressQuery } from '../../src/shared.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { layoutFor } from '../../src/config/layout.js';
+import { exists } from '../../src/files.js';
 import { demoNode, fingerprint, recordHistory, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -15,8 +16,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-const exists = (p: string) => fs.access(p).then(() => true, () => false);
 
 test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () => {
   const node = await demoNode('success');

@@ -10,6 +10,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { layoutFor } from '../../src/config/layout.js';
 import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
 import { runtimeFor } from '../../src/deps.js';
+import { exists } from '../../src/files.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { demoNode, fingerprint, recordHistory, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
 
@@ -20,8 +21,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-const exists = (p: string) => fs.access(p).then(() => true, () => false);
 
 /** Nothing of the run is left: no working directory, no server process on any of its directories. */
 async function assertNothingLeft(node: DemoNode, runTag: string): Promise<void> {
