@@ -41,7 +41,8 @@ export async function envFor(deps: ActivityDeps, ctx: RunContext): Promise<Env> 
 export function serverSpec(env: Env, role: ServerRole): ServerSpec {
   return {
     name: env.layout.serverName[role],
-    image: role === 'new' ? 'new' : 'old',
+    // The scratch server makes a fresh schema with the new image's own init scripts.
+    image: role === 'new' || role === 'scratch' ? 'new' : 'old',
     dataDir: env.layout.dataDirOf[role],
     // The live directory: its sessions cannot write (the server's own start and stop still do, see the README).
     readOnly: role === 'original',
@@ -115,7 +116,10 @@ export async function withProgress<T>(step: StepProgress, fn: (p: ReturnType<typ
   return fn(progressReporter(step));
 }
 
-/** A failure that a retry cannot mend: bad input, a failed script, a verification mismatch. */
-export function fatal(type: string, message: string, cause?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true, cause: cause instanceof Error ? cause : undefined });
+/**
+ * A failure that a retry cannot mend: bad input, a failed script, a verification mismatch.
+ * `details` reach the workflow with the failure (e.g. what the report should show of it).
+ */
+export function fatal(type: string, message: string, cause?: unknown, details?: unknown[]): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, cause: cause instanceof Error ? cause : undefined, details });
 }

@@ -1,6 +1,7 @@
 // createActivities(deps): every activity of the migration, built from its dependencies.
 import { keepAlive, type ActivityDeps } from './context.js';
 import { createClusterActivities } from './cluster.js';
+import { createDriftActivities } from './drift.js';
 import { createFastActivities } from './fast.js';
 import { createInventoryActivities } from './inventory.js';
 import { createPreflightActivities } from './preflight.js';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTransferActivities(deps),
     ...createUpdateActivities(deps),
     ...createVerifyActivities(deps),
+    ...createDriftActivities(deps),
     ...createSwapActivities(deps),
     ...createClusterActivities(deps),
     ...createReportActivities(deps),

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { MigrationConfig } from './schema.js';
 
-export type ServerRole = 'original' | 'work' | 'new';
+export type ServerRole = 'original' | 'work' | 'new' | 'scratch';
 
 export interface Layout {
   /** The live directory; only renamed, and only after approval. */
@@ -14,10 +14,17 @@ export interface Layout {
   new: string;
   /** Where the original is retired to at the swap (`-old`), kept until the admin removes it. */
   retired: string;
+  /**
+   * A fresh schema made by the new image's own first start, compared with the migrated one
+   * (schemaDrift); it exists only while that step runs.
+   */
+  scratch: string;
   /** Dumps, reports and logs of this run. */
   runDir: string;
   dumps: { original: string; updated: string };
   report: { markdown: string; json: string };
+  /** Every difference between the migrated and a fresh schema, classified. */
+  drift: string;
   dataDirOf: Record<ServerRole, string>;
   serverName: Record<ServerRole, string>;
 }
@@ -26,20 +33,24 @@ export function layoutFor(config: MigrationConfig, runTag: string): Layout {
   const original = config.paths.dataDir;
   const migrated = `${original}-new`;
   const work = path.join(config.paths.fastDataDir, `${path.basename(original)}9.6`);
+  const scratch = path.join(config.paths.fastDataDir, `${path.basename(original)}-scratch`);
   const runDir = path.join(config.paths.backupDir, `${config.node}-${runTag}`);
   return {
     original,
     work,
     new: migrated,
     retired: `${original}-old`,
+    scratch,
     runDir,
     dumps: { original: path.join(runDir, 'pacsdb-original.sql'), updated: path.join(runDir, 'pacsdb-updated.sql') },
     report: { markdown: path.join(runDir, 'report.md'), json: path.join(runDir, 'report.json') },
-    dataDirOf: { original, work, new: migrated },
+    drift: path.join(runDir, 'schema-drift.json'),
+    dataDirOf: { original, work, new: migrated, scratch },
     serverName: {
       original: `kaapana-migrate-${config.node}-original`,
       work: `kaapana-migrate-${config.node}-work`,
       new: `kaapana-migrate-${config.node}-new`,
+      scratch: `kaapana-migrate-${config.node}-scratch`,
     },
   };
 }

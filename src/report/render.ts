@@ -2,6 +2,7 @@
 import type { Fingerprint } from '../postgres/inventory.js';
 import type { MigrationReport } from './types.js';
 import { duration as secs, mib } from '../format.js';
+import { describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -47,6 +48,7 @@ export function renderMarkdown(r: MigrationReport): string {
     }
     out.push('');
   }
+  if (r.schemaDrift) out.push(...renderDrift(r.schemaDrift));
   if (r.dumps.length > 0) {
     out.push('## Dumps', '', '| dump | file | size | sha256 | took |', '|---|---|---:|---|---:|');
     for (const d of r.dumps) out.push(`| ${d.name} | ${d.file} | ${mib(d.bytes)} | \`${d.sha256}\` | ${secs(d.ms)} |`);
@@ -79,4 +81,18 @@ export function renderMarkdown(r: MigrationReport): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/** Counts by class and by rule (with its reason), then every difference in one line, unexpected first. */
+function renderDrift(d: DriftReport): string[] {
+  const out = ['## Schema drift', '', `Against a fresh schema made by the new image: ${d.unexpected} unexpected, ${d.expected} expected difference(s); all of them in \`${d.file}\`.`, ''];
+  const used = DRIFT_RULES.map((rule) => ({ rule, n: d.differences.filter((x) => x.rule === rule.id).length })).filter((u) => u.n > 0);
+  if (used.length > 0) {
+    out.push('| expected by rule | differences | why |', '|---|---:|---|');
+    for (const { rule, n } of used) out.push(`| ${rule.id} | ${n} | ${cell(rule.why)} |`);
+    out.push('');
+  }
+  for (const x of d.differences) out.push(`- ${x.class === 'unexpected' ? '**unexpected**' : `expected (${x.rule})`}: ${describeDifference(x)}`);
+  if (d.differences.length > 0) out.push('');
+  return out;
 }

@@ -1,6 +1,7 @@
 // The migration report: assembled by the workflow, written by an activity, read by people.
 import type { Fingerprint } from '../postgres/inventory.js';
 import type { Approval, StepName } from '../shared.js';
+import type { DriftReport } from '../verification/drift.js';
 
 export interface StepRecord {
   step: StepName;
@@ -24,6 +25,8 @@ export interface MigrationReport {
   tablesAfter?: Record<string, Fingerprint>;
   guideBefore?: Record<string, Fingerprint>;
   guideAfter?: Record<string, Fingerprint>;
+  /** The migrated schema against a fresh one of the new image: every difference, classified. */
+  schemaDrift?: DriftReport;
   dumps: { name: string; file: string; bytes: number; sha256: string; ms: number }[];
   scripts: { version: string; sha256: string; ms: number; outcome: string }[];
   ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];

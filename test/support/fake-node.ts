@@ -20,6 +20,7 @@ import type { UpdateScript } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN, inRange } from '../../src/plan/versions.js';
 import type { Fingerprint, Inventory } from '../../src/postgres/inventory.js';
 import type { DumpResult } from '../../src/postgres/transfer.js';
+import type { DriftReport } from '../../src/verification/drift.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { activityKey } from './faults.js';
 
@@ -236,7 +237,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
     if (!model.dirs.has(dir)) {
       // initdb of an empty directory; the live one is never created.
       if (role === 'original') throw new Error(`${dir} does not exist`);
-      model.dirs.set(dir, { label: role, pg: role === 'new' ? '15' : '9.6', versions: [], data: false });
+      model.dirs.set(dir, { label: role, pg: role === 'new' || role === 'scratch' ? '15' : '9.6', versions: [], data: false });
     }
     model.servers.set(role, dir);
   }
@@ -420,6 +421,31 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
         if (problems.length > 0) throw fatal('VerificationFailed', `the ${role} database does not match: ${problems.join('; ')}`);
         return actual;
+      });
+    },
+
+    /** The migrated schema drifts only as expected once every target version is applied. */
+    async schemaDrift(ctx: RunContext): Promise<DriftReport> {
+      return run('schemaDrift', [ctx], (halfway) => {
+        const discardScratch = () => {
+          stop('scratch');
+          model.dirs.delete(dirOf(ctx, 'scratch'));
+        };
+        discardScratch(); // a killed attempt's leftover
+        ensure(ctx, 'new');
+        ensure(ctx, 'scratch');
+        const file = lay(ctx).drift;
+        if (halfway) return { expected: 0, unexpected: 0, differences: [], file }; // killed with the scratch server up
+        discardScratch();
+        const applied = model.dirs.get(dirOf(ctx, 'new'))!.versions;
+        const missing = ARCHIVE_UPDATE_CHAIN.filter((v) => inRange(v, ctx.config.versions.from, ctx.config.versions.to) && !applied.includes(v));
+        if (missing.length > 0) throw fatal('VerificationFailed', `the migrated schema differs from a fresh one: archive versions ${missing.join(', ')} not applied`);
+        return {
+          expected: 1,
+          unexpected: 0,
+          differences: [{ object: 'column', table: 'patient_id', name: 'patient_fk', change: 'nullability', migrated: 'NULL', fresh: 'NOT NULL', class: 'expected', rule: 'unreferenced-patient-id' }],
+          file,
+        };
       });
     },
 

@@ -1,0 +1,74 @@
+// Schema drift: the migrated schema against a fresh one that the new image makes itself, on a
+// scratch server that exists only while this step runs.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { withClient } from '../postgres/client.js';
+import { readSchemaFacts, type SchemaFacts } from '../postgres/schema-facts.js';
+import type { ServerRole } from '../config/layout.js';
+import { classifyDrift, describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
+import type { ActivityDeps, Env, RunContext } from './context.js';
+import { ensureServer, envFor, fatal } from './context.js';
+import { createServerActivities } from './servers.js';
+
+/** Unexpected differences named in the error message; the JSON file has them all. */
+const NAMED_IN_MESSAGE = 10;
+
+const within = (dir: string, parent: string) => {
+  const rel = path.relative(parent, dir);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+};
+
+export function createDriftActivities(deps: ActivityDeps) {
+  const { discardServer } = createServerActivities(deps);
+
+  async function factsOf(env: Env, role: ServerRole): Promise<SchemaFacts> {
+    return withClient(await ensureServer(env, role), env.credentials, readSchemaFacts);
+  }
+
+  /** The first start of an empty directory runs the image's init scripts: a fresh schema. */
+  async function freshFacts(ctx: RunContext, env: Env): Promise<SchemaFacts> {
+    await discardServer(ctx, 'scratch');
+    try {
+      return await factsOf(env, 'scratch');
+    } finally {
+      await discardServer(ctx, 'scratch');
+    }
+  }
+
+  return {
+    /**
+     * Compares the migrated database (the 'new' server, running after verifyNew) with a fresh
+     * schema the new image's first-start scripts create on an empty scratch directory. Writes every
+     * difference, classified, to layout.drift; fails (VerificationFailed) when one is unexpected,
+     * with the report as the failure's first detail.
+     * The scratch server and directory are removed before (a killed attempt's leftover) and after.
+     */
+    async schemaDrift(ctx: RunContext): Promise<DriftReport> {
+      const env = await envFor(deps, ctx);
+      const { layout } = env;
+      // The scratch directory is deleted: it must hold nothing the migration keeps, nor lie in it.
+      for (const kept of [layout.original, layout.work, layout.new, layout.retired, layout.runDir]) {
+        if (within(layout.scratch, kept) || within(kept, layout.scratch)) {
+          throw fatal('UnsafeLayout', `the scratch directory ${layout.scratch} (paths.fastDataDir) overlaps ${kept}: set paths.fastDataDir to a directory beside the data directory, not inside it`);
+        }
+      }
+      const migrated = await factsOf(env, 'new');
+      const report: DriftReport = { ...classifyDrift(migrated, await freshFacts(ctx, env)), file: layout.drift };
+      await fs.mkdir(layout.runDir, { recursive: true, mode: 0o700 });
+      const rules = DRIFT_RULES.map(({ id, why }) => ({ id, why }));
+      await fs.writeFile(layout.drift, JSON.stringify({ ...report, rules }, null, 2), { mode: 0o600 });
+      if (report.unexpected > 0) {
+        const named = report.differences.filter((d) => d.class === 'unexpected').slice(0, NAMED_IN_MESSAGE).map(describeDifference);
+        const more = report.unexpected > named.length ? `; and ${report.unexpected - named.length} more` : '';
+        throw fatal(
+          'VerificationFailed',
+          `the migrated schema differs from a fresh ${ctx.config.versions.to} schema of the new image in ${report.unexpected} unexpected way(s): ` +
+            `${named.join('; ')}${more}. Every difference, classified: ${layout.drift}`,
+          undefined,
+          [report],
+        );
+      }
+      return report;
+    },
+  };
+}
