@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import pg from 'pg';
 import { containerName, createDockerRuntime, dockerConnection } from '../../src/runtime/docker.js';
-import type { ContainerRuntime, ServerSpec } from '../../src/runtime/port.js';
+import type { ContainerRuntime, ServerEndpoint, ServerSpec } from '../../src/runtime/port.js';
 import { ensureTestImages, startPodman, type PodmanService } from '../support/podman.js';
 
 const MIGRATION = `it-${process.pid}`;
@@ -20,6 +20,10 @@ const MIGRATION = `it-${process.pid}`;
 const PASSWORD = `pw${randomBytes(8).toString('hex')}`;
 const DATABASE = { name: 'pacsdb', user: 'pacs', password: PASSWORD };
 const READY_MS = 90_000;
+/** The streaming test's sink buffer (its highWaterMark). */
+const SINK_BUFFER = 64 * 1024;
+/** What the pipe, engine and socket buffers between the host and a tool that does not read may hold. */
+const STDIN_WINDOW = 4 * 1024 * 1024;
 /** Every error message a test provoked: none may contain the password. */
 const messages: string[] = [];
 
@@ -71,6 +75,41 @@ async function psql(name: string, sql: string) {
   return { ...result, stdout: Buffer.concat(chunks).toString('utf8').trim() };
 }
 
+/** This host's own client, over the bind-mounted unix socket. */
+async function connect(endpoint: ServerEndpoint): Promise<pg.Client> {
+  const client = new pg.Client({ host: endpoint.host, port: endpoint.port, user: DATABASE.user, password: DATABASE.password, database: DATABASE.name });
+  await client.connect();
+  return client;
+}
+
+/**
+ * A file sink slower than the engine's socket: each write completes a loop turn after the file took it.
+ * Records the most bytes ever queued in it, which only grows while a write is in flight.
+ */
+function slowSink(file: string, highWaterMark: number) {
+  const seen = { bytes: 0, writes: 0, chunkMax: 0, queuedMax: 0 };
+  const disk = createWriteStream(file);
+  const stream = new Writable({
+    highWaterMark,
+    write(chunk: Buffer, _e, done) {
+      seen.chunkMax = Math.max(seen.chunkMax, chunk.length);
+      disk.write(chunk, (err) =>
+        setImmediate(() => {
+          seen.queuedMax = Math.max(seen.queuedMax, stream.writableLength);
+          seen.bytes += chunk.length;
+          seen.writes++;
+          done(err);
+        }),
+      );
+    },
+    final(done) {
+      disk.end();
+      finished(disk).then(() => done(), done);
+    },
+  });
+  return { stream, seen };
+}
+
 /** Polls until the condition holds; fails after the deadline. */
 async function waitFor(condition: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -113,9 +152,7 @@ describe('Docker runtime on a real engine (podman)', { timeout: 600_000 }, () =>
     const endpoint = await runtime.start(spec('original'), READY_MS);
     assert.equal(endpoint.port, 5432);
     assert.ok(endpoint.host.startsWith(stateDir));
-    // The host's own client, over the bind-mounted unix socket.
-    const client = new pg.Client({ host: endpoint.host, port: endpoint.port, user: DATABASE.user, password: DATABASE.password, database: DATABASE.name });
-    await client.connect();
+    const client = await connect(endpoint);
     try {
       const { rows } = await client.query<{ table_name: string }>(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
@@ -188,40 +225,55 @@ describe('Docker runtime on a real engine (podman)', { timeout: 600_000 }, () =>
     const digest = "SELECT count(*) || ':' || md5(string_agg(payload, '' ORDER BY id)) FROM blob";
     const expected = (await psql('original', digest)).stdout;
     const dumpFile = path.join(work, 'blob.sql');
-    const dumpTo = async (file: string) => {
-      const out = createWriteStream(file);
-      const dump = await within(runtime.exec('original', ['pg_dump', '-t', 'blob'], { stdout: out }), 120_000, 'pg_dump');
-      out.end();
-      await finished(out);
-      assert.equal(dump.exitCode, 0, dump.stderr);
-      return (await fs.stat(file)).size;
-    };
-    // Warm-up: the first stream through a fresh process raises RSS by a fixed ~35 MB (garbage
-    // buffers collected late), whatever the size (measured alike for 10, 52 and 208 MB dumps).
-    // After it, streaming stays near 0-15 MB; holding the dump would need its whole size again.
-    await dumpTo(dumpFile);
 
-    let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 10);
-    const baseline = process.memoryUsage.rss();
-    let size: number;
+    // Output: into a sink slower than pg_dump with a small buffer. A runtime that waits for 'drain'
+    // never queues more in it than its highWaterMark and the chunk it is writing; one that
+    // collected the output first, or wrote without waiting, queues megabytes.
+    const sink = slowSink(dumpFile, SINK_BUFFER);
+    const dump = await within(runtime.exec('original', ['pg_dump', '-t', 'blob'], { stdout: sink.stream }), 120_000, 'pg_dump');
+    assert.equal(dump.exitCode, 0, dump.stderr);
+    sink.stream.end();
+    await finished(sink.stream);
+    const size = (await fs.stat(dumpFile)).size;
+    assert.ok(size > 50_000_000, `dump is ${size} bytes`);
+    assert.equal(sink.seen.bytes, size);
+    t.diagnostic(`dump ${size} bytes in ${sink.seen.writes} writes; at most ${sink.seen.queuedMax} bytes queued in the sink, largest chunk ${sink.seen.chunkMax}`);
+    assert.ok(
+      sink.seen.queuedMax < SINK_BUFFER + sink.seen.chunkMax,
+      `${sink.seen.queuedMax} bytes queued in a sink of ${SINK_BUFFER} (largest chunk ${sink.seen.chunkMax}): the runtime held the output back or did not wait for 'drain'`,
+    );
+
+    // Input: psql first waits for a lock this test holds and reads nothing of its input meanwhile. A
+    // runtime that streams stops taking from the file once the buffers between here and psql are
+    // full; one that read the input ahead of psql takes all of it.
+    assert.equal((await psql('original', 'DROP TABLE blob; CREATE TABLE gate ()')).exitCode, 0);
+    const holder = await connect(await runtime.start(spec('original'), READY_MS));
     try {
-      size = await dumpTo(dumpFile);
-      assert.ok(size > 50_000_000, `dump is ${size} bytes`);
-      assert.equal((await psql('original', 'DROP TABLE blob')).exitCode, 0);
-      const restore = await within(
-        runtime.exec('original', ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1'], { stdin: createReadStream(dumpFile) }),
-        120_000,
-        'restore',
-      );
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE gate IN ACCESS EXCLUSIVE MODE');
+      const input = createReadStream(dumpFile);
+      const taken = () => input.bytesRead - input.readableLength;
+      const restoring = runtime.exec('original', ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT FROM gate', '-f', '-'], {
+        stdin: input,
+        appName: 'it-gated-restore',
+      });
+      const waiting = "SELECT wait_event_type FROM pg_stat_activity WHERE application_name = 'it-gated-restore'";
+      await waitFor(async () => (await psql('original', waiting)).stdout === 'Lock', 30_000, 'restore waiting at the gate');
+      // Until two readings agree: a streaming runtime never exceeds the window however long this
+      // looks; the wait gives one that reads ahead the time to show it.
+      let last = -1;
+      await waitFor(async () => last === (last = taken()), 30_000, 'the runtime stops taking input');
+      t.diagnostic(`while psql waited, the runtime took ${last} bytes of the ${size} byte dump`);
+      assert.ok(last <= STDIN_WINDOW, `the runtime took ${last} bytes while psql read none: it read ahead of the tool`);
+      await holder.query('COMMIT');
+      const restore = await within(restoring, 120_000, 'restore');
       assert.equal(restore.exitCode, 0, restore.stderr);
+      assert.equal(taken(), size);
     } finally {
-      clearInterval(sampler);
+      await holder.end();
     }
-    const growth = peak - baseline;
-    t.diagnostic(`dump ${Math.round(size / 1e6)} MB, RSS growth over dump and restore ${Math.round(growth / 1e6)} MB`);
-    assert.ok(growth < size / 2, `RSS grew by ${Math.round(growth / 1e6)} MB for a ${Math.round(size / 1e6)} MB dump`);
     assert.equal((await psql('original', digest)).stdout, expected);
+    assert.equal((await psql('original', 'DROP TABLE gate')).exitCode, 0);
 
     // Backpressure: while the consumer stalls, pg_dump itself waits (its session stays active)
     // and no more than a socket's worth of data reaches this process.
