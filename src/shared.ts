@@ -32,6 +32,7 @@ export const STEPS = [
   'startNew',
   'restoreNew',
   'verifyNew',
+  'schemaDrift',
   'stopNew',
   'awaitApproval',
   'swap',

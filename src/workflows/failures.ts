@@ -41,9 +41,14 @@ export function describe(err: unknown): string {
   return err instanceof StepFailed ? err.message : rootMessage(err);
 }
 
-/** The failure type of the activity (or our own ApplicationFailure) behind a failed step. */
-export function failureType(err: unknown): string | undefined {
-  let e = unwrapped(err) as { type?: string; cause?: unknown } | undefined;
+/** The ApplicationFailure behind a failed step or activity: the activity's own, or the workflow's. */
+function applicationFailure(err: unknown): ApplicationFailure | undefined {
+  let e = unwrapped(err) as { cause?: unknown } | undefined;
   while (e && !(e instanceof ApplicationFailure) && e.cause) e = e.cause as typeof e;
-  return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
+  return e instanceof ApplicationFailure ? e : undefined;
 }
+
+export const failureType = (err: unknown): string | undefined => applicationFailure(err)?.type ?? undefined;
+
+/** The first detail the failure carries (e.g. the drift report of a failed schemaDrift). */
+export const failureDetails = <T>(err: unknown): T | undefined => applicationFailure(err)?.details?.[0] as T | undefined;

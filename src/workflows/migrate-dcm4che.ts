@@ -10,6 +10,7 @@ import { activitiesFor, run } from './activities.js';
 import { clusterSteps } from './cluster-steps.js';
 import { StepFailed, describe, isMigrationFailure, unwrapped } from './failures.js';
 import { fastPath } from './fast-path.js';
+import { schemaDrift } from './schema-drift.js';
 import { createGate } from './gate.js';
 import { guidePath } from './guide-path.js';
 import type { Migration } from './migration.js';
@@ -73,6 +74,8 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     const after = await (config.mode === 'fast' ? fastPath(migration) : guidePath(migration));
     report.tablesAfter = after.inventory.tables;
     report.guideAfter = after.inventory.guide;
+    // Patched: runs recorded before the drift report went from verifyNew to stopNew.
+    if (wf.patched('schema-drift')) report.schemaDrift = await schemaDrift(migration);
     await rec.step('stopNew', 'stop the new server', () => run(acts.control.stopServer, 'stop the new server', ctx, 'new'));
 
     report.approval = await gate.awaitApproval(config.approval.timeoutMinutes);

@@ -48,7 +48,7 @@ export function flow(mode: Mode, cluster: boolean): FlowItem[] {
       s('verifyNew', 'restoreDurability'),
     );
   }
-  items.push(s('stopNew', 'stopServer:new'), s('awaitApproval', 'gate'), undo('unswap'), s('swap', 'swap'), s('removeWork', 'removeWork'));
+  items.push(s('schemaDrift', 'schemaDrift'), s('stopNew', 'stopServer:new'), s('awaitApproval', 'gate'), undo('unswap'), s('swap', 'swap'), s('removeWork', 'removeWork'));
   if (cluster) items.push(undo('undeployTarget'), s('redeploy', 'redeploy'), s('ldapUpdate', 'ldapCommand'), s('restartPods', 'restartPods'));
   items.push(s('report', 'writeReport'));
   return items;
