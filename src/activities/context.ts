@@ -5,9 +5,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { Cluster, ClusterProgress } from '../cluster/port.js';
 import { layoutFor, type Layout, type ServerRole } from '../config/layout.js';
-import type { MigrationConfig, SecretRef } from '../config/schema.js';
+import { configSchema, type MigrationConfig, type SecretRef } from '../config/schema.js';
+import type { WatchedSessions } from '../postgres/liveness.js';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint, ServerSpec } from '../runtime/port.js';
 import type { StepProgress } from '../shared.js';
+import { TransferWatch } from './stall.js';
 
 export interface ActivityDeps {
   runtimeFor(config: MigrationConfig, credentials: DatabaseCredentials): ContainerRuntime;
@@ -56,16 +58,19 @@ export function ensureServer(env: Env, role: ServerRole): Promise<ServerEndpoint
 }
 
 const lastDetails = new WeakMap<Context, StepProgress>();
+const watches = new WeakMap<Context, TransferWatch>();
+
+/** Often enough for the heartbeat timeout to see a live worker (Temporal throttles what it sends). */
+const heartbeatEvery = (ctx: Context) => Math.min(10_000, Math.max(500, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
 
 /**
- * Every activity heartbeats while it runs (repeating its last progress), so a dead worker is
- * noticed within the heartbeat timeout even during one long statement.
+ * A control step heartbeats while it runs (repeating its last progress), so a dead worker is
+ * noticed within the heartbeat timeout even during one long call.
  */
 export function keepAlive<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
     const ctx = Context.current();
-    const every = Math.min(10_000, Math.max(500, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
-    const timer = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), every);
+    const timer = setInterval(() => ctx.heartbeat(lastDetails.get(ctx)), heartbeatEvery(ctx));
     try {
       return await fn(...args);
     } finally {
@@ -74,9 +79,61 @@ export function keepAlive<A extends unknown[], R>(fn: (...args: A) => Promise<R>
   };
 }
 
-/** Progress in heartbeat details, sent at most once a second. */
-export function progressReporter(step: StepProgress) {
+/** Inputs recorded before stallSeconds existed lack it: they get the schema's default. */
+const DEFAULT_STALL_SECONDS = configSchema.shape.stallSeconds.parse(undefined);
+
+/** A tool that ignores its abort is left behind after this long rather than holding up the failure. */
+const STOP_WAIT_MS = 30_000;
+
+/**
+ * A transfer heartbeats only while it moves (stall.ts): once nothing has moved for stallSeconds
+ * its tools and server sessions are stopped and the attempt fails with the retryable `Stalled`,
+ * saying what stood still. A lock wait or a hung exec thus fails and is retried instead of
+ * holding the step until its start-to-close timeout; the heartbeat timeout still catches a dead
+ * worker.
+ */
+export function watchProgress<A extends [RunContext, ...unknown[]], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    const ctx = Context.current();
+    const stallMs = (args[0].config.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
+    const watch = new TransferWatch(stallMs);
+    watches.set(ctx, watch);
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<string>((resolve) => {
+      // Several looks within the stall time, so that one slow sample does not decide it.
+      timer = setInterval(() => {
+        const why = watch.clock.stalled(Date.now());
+        if (why) return resolve(why);
+        ctx.heartbeat(lastDetails.get(ctx));
+        watch.sample();
+      }, Math.min(heartbeatEvery(ctx), Math.max(500, stallMs / 6)));
+    });
+    const work = fn(...args);
+    try {
+      const why = await Promise.race([work.then(() => undefined, () => undefined), stalled]);
+      if (why === undefined) return await work;
+      clearInterval(timer);
+      await watch.stopWork(why);
+      const ended = await Promise.race([work.then((value) => ({ value }), (error: unknown) => ({ error })), delay(STOP_WAIT_MS)]);
+      // Finished after all (say its COMMIT went out first): the result stands.
+      if (ended && 'value' in ended) return ended.value;
+      throw ApplicationFailure.create({ type: 'Stalled', message: why, cause: ended?.error instanceof Error ? ended.error : undefined });
+    } finally {
+      clearInterval(timer);
+    }
+  };
+}
+
+const delay = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref());
+
+/**
+ * Progress in heartbeat details, sent at most once a second. `sessions`: the step's sessions on
+ * the server, whose work counts as movement during a long statement (transfers only).
+ */
+export function progressReporter(step: StepProgress, sessions?: WatchedSessions) {
   const ctx = Context.current();
+  const watch = watches.get(ctx);
+  if (sessions) watch?.watch(sessions);
   let current = step;
   let last = 0;
   const beat = () => {
@@ -84,13 +141,15 @@ export function progressReporter(step: StepProgress) {
     lastDetails.set(ctx, current);
     ctx.heartbeat(current);
   };
+  watch?.progress(current);
   beat();
   return {
     update(patch: Partial<StepProgress>, now = false) {
       current = { ...current, ...patch };
+      watch?.progress(current);
       if (now || Date.now() - last >= 1_000) beat();
     },
-    signal: ctx.cancellationSignal,
+    signal: watch ? AbortSignal.any([ctx.cancellationSignal, watch.signal]) : ctx.cancellationSignal,
   };
 }
 
@@ -112,8 +171,8 @@ export function clusterProgress(step: StepProgress['step']): ClusterProgress {
   };
 }
 
-export async function withProgress<T>(step: StepProgress, fn: (p: ReturnType<typeof progressReporter>) => Promise<T>): Promise<T> {
-  return fn(progressReporter(step));
+export async function withProgress<T>(step: StepProgress, fn: (p: ReturnType<typeof progressReporter>) => Promise<T>, sessions?: WatchedSessions): Promise<T> {
+  return fn(progressReporter(step, sessions));
 }
 
 /**

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readJsonIfPresent } from '../files.js';
 import { withClient } from '../postgres/client.js';
-import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, syncTree } from '../postgres/fast.js';
+import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
 import type { DumpResult } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, Env, RunContext } from './context.js';
@@ -67,11 +67,15 @@ export function createFastActivities(deps: ActivityDeps) {
       await ensureServer(env, 'original');
       const endpoint = await ensureServer(env, 'new');
       const started = Date.now();
+      const appName = 'kaapana-migrate-stream';
+      // The restoring session counts (no byte moves while it builds the indexes and foreign keys);
+      // the dumping one is watched by its bytes alone, as in dump.
+      const restoring = { endpoint, credentials: env.credentials, appName: restoreAppName(appName) };
       return withProgress({ step: 'restoreNew', detail: 'dump and restore in one pass', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
         try {
           const result = await dumpAndRestore(env.runtime, env.layout.serverName.original, env.layout.dumps.original, { server: env.layout.serverName.new, endpoint, credentials: env.credentials }, {
             onBytes: (done) => progress.update({ done }),
-            appName: 'kaapana-migrate-stream',
+            appName,
             signal: progress.signal,
           });
           return { ...result, ms: Date.now() - started };
@@ -80,7 +84,7 @@ export function createFastActivities(deps: ActivityDeps) {
           if (err instanceof ExecFailed && err.argv0.startsWith('psql') && err.exitCode === 3) throw fatal('RestoreFailed', `the restore failed and was rolled back: ${err.message}`);
           throw err;
         }
-      });
+      }, restoring);
     },
 
     /**
@@ -93,16 +97,23 @@ export function createFastActivities(deps: ActivityDeps) {
       const started = Date.now();
       let filesSynced = 0;
       const endpoint = await ensureServer(env, 'new');
-      if (await readMarker(env)) {
-        await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
-        await env.runtime.stop(env.layout.serverName.new);
-        filesSynced = await syncTree(env.layout.new);
-      }
-      const durable = await ensureServer(env, 'new');
-      const now = await currentSettings(durable, env.credentials, Object.keys(DURABLE));
-      const wrong = Object.entries(DURABLE).filter(([k, v]) => now[k] !== v);
-      if (wrong.length > 0) throw fatal('VerificationFailed', `the new server still runs with ${wrong.map(([k]) => `${k}=${now[k]}`).join(', ')}`);
-      await withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'));
+      // Each phase begun and each file synced is movement; the CHECKPOINT's session counts while it writes.
+      const checkpointing = { endpoint, credentials: env.credentials, appName: 'kaapana-migrate-checkpoint' };
+      await withProgress({ step: 'verifyNew', detail: 'bulk-load settings off' }, async (progress) => {
+        if (await readMarker(env)) {
+          await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
+          progress.update({ detail: 'stopping the new server' }, true);
+          await env.runtime.stop(env.layout.serverName.new);
+          filesSynced = await syncTree(env.layout.new, (files) => progress.update({ detail: `fsync of ${env.layout.new}: ${files} files` }));
+        }
+        progress.update({ detail: 'starting the new server with durable settings' }, true);
+        const durable = await ensureServer(env, 'new');
+        const now = await currentSettings(durable, env.credentials, Object.keys(DURABLE));
+        const wrong = Object.entries(DURABLE).filter(([k, v]) => now[k] !== v);
+        if (wrong.length > 0) throw fatal('VerificationFailed', `the new server still runs with ${wrong.map(([k]) => `${k}=${now[k]}`).join(', ')}`);
+        progress.update({ detail: 'checkpoint' }, true);
+        await withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), env.credentials.name, checkpointing.appName);
+      }, checkpointing);
       await fs.rm(markerFile(env), { force: true });
       return { filesSynced, ms: Date.now() - started };
     },

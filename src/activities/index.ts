@@ -1,5 +1,5 @@
 // createActivities(deps): every activity of the migration, built from its dependencies.
-import { keepAlive, type ActivityDeps } from './context.js';
+import { keepAlive, watchProgress, type ActivityDeps, type RunContext } from './context.js';
 import { createClusterActivities } from './cluster.js';
 import { createDriftActivities } from './drift.js';
 import { createFastActivities } from './fast.js';
@@ -26,7 +26,14 @@ export function createActivities(deps: ActivityDeps) {
     ...createReportActivities(deps),
     ...createFastActivities(deps),
   };
-  return Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, keepAlive(fn as (...a: unknown[]) => Promise<unknown>)])) as typeof activities;
+  // The steps that move data fail once they stop moving; the others heartbeat while they run.
+  const transfers = new Set<keyof typeof activities>(['dump', 'restore', 'applyUpdate', 'inventory', 'verify', 'streamOriginalToNew', 'restoreDurability']);
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      transfers.has(name as keyof typeof activities) ? watchProgress(fn as (ctx: RunContext, ...a: unknown[]) => Promise<unknown>) : keepAlive(fn as (...a: unknown[]) => Promise<unknown>),
+    ]),
+  ) as typeof activities;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -22,6 +22,8 @@ export function createInventoryActivities(deps: ActivityDeps) {
     async inventory(ctx: RunContext, role: ServerRole): Promise<InventoryResult> {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
+      // One table's scan is one statement: its session's work is what moves meanwhile.
+      const sessions = { endpoint, credentials: env.credentials, appName: `kaapana-migrate-inventory-${role}` };
       return withProgress({ step: 'inventory', unit: 'rows', detail: `${role} database` }, async (progress) => {
         const { inventory, applied } = await withClient(endpoint, env.credentials, async (client) => {
           const applied = await appliedVersions(async (sql) => Boolean((await client.query<{ applied: boolean }>(sql)).rows[0]?.applied));
@@ -31,13 +33,13 @@ export function createInventoryActivities(deps: ActivityDeps) {
             onTable: (table, done, total) => progress.update({ detail: `${role}: ${table}`, done, total, unit: 'rows' }),
           });
           return { inventory, applied };
-        });
+        }, env.credentials.name, sessions.appName);
         const chainPrefix = ARCHIVE_UPDATE_CHAIN.slice(0, applied.length);
         if (applied.some((v, i) => v !== chainPrefix[i])) {
           throw fatal('UnexpectedSchema', `the ${role} database carries archive updates ${applied.join(', ')}, which is not a prefix of ${ARCHIVE_UPDATE_CHAIN.join(', ')}: its schema is not one the updates can start from`);
         }
         return { inventory, appliedVersions: applied };
-      });
+      }, sessions);
     },
   };
 }

@@ -14,6 +14,8 @@ export function createTransferActivities(deps: ActivityDeps) {
       const env = await envFor(deps, ctx);
       await ensureServer(env, role);
       const started = Date.now();
+      // Watched by its bytes alone: pg_dump's COPY streams without a pause, and its session,
+      // blocked on a stuck reader, would look working on 9.6 (liveness.ts).
       return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
         try {
           const result = await dumpToFile(env.runtime, env.layout.serverName[role], env.layout.dumps[which], {
@@ -33,11 +35,13 @@ export function createTransferActivities(deps: ActivityDeps) {
       const endpoint = await ensureServer(env, role);
       const started = Date.now();
       const total = (await fs.stat(dump.file)).size;
+      const appName = `kaapana-migrate-restore-${role}`;
+      // Its session counts too: no byte moves while it builds the indexes and foreign keys at the end.
       return withProgress({ step: role === 'new' ? 'restoreNew' : 'restoreWork', unit: 'bytes', total, done: 0 }, async (progress) => {
         try {
           const result = await restoreFromFile(env.runtime, env.layout.serverName[role], endpoint, env.credentials, dump, {
             onBytes: (done) => progress.update({ done }),
-            appName: `kaapana-migrate-restore-${role}`,
+            appName,
             signal: progress.signal,
           });
           return { ...result, ms: Date.now() - started };
@@ -49,7 +53,7 @@ export function createTransferActivities(deps: ActivityDeps) {
           if (err instanceof ExecFailed && err.exitCode === 3) throw fatal('RestoreFailed', `the restore failed and was rolled back: ${err.message}`);
           throw err;
         }
-      });
+      }, { endpoint, credentials: env.credentials, appName });
     },
   };
 }

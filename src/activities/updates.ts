@@ -40,6 +40,8 @@ export function createUpdateActivities(deps: ActivityDeps) {
 
       const started = Date.now();
       const m = meter();
+      const appName = `kaapana-migrate-update-${script.version}`;
+      // The script's bytes are all sent at once: its session's work is what moves.
       const result = await withProgress({ step: 'applyUpdates', detail: `update-${script.version}-psql.sql` }, (progress) =>
         env.runtime.exec(env.layout.serverName[role], PSQL_FROM_STDIN, {
           stdin: inOneTransaction(createReadStream(script.file).pipe(m.stream), {
@@ -49,9 +51,10 @@ export function createUpdateActivities(deps: ActivityDeps) {
               if (sha256 !== script.sha256) throw fatal('ScriptChanged', `${script.file} changed since the plan was made (sha256 ${sha256}, planned ${script.sha256}); nothing of it was applied; start again to re-plan`);
             },
           }),
-          appName: `kaapana-migrate-update-${script.version}`,
+          appName,
           signal: progress.signal,
         }),
+        { endpoint, credentials: env.credentials, appName },
       );
       const file = `update-${script.version}-psql.sql`;
       if (result.exitCode === PSQL_SCRIPT_ERROR) {

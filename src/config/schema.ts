@@ -143,6 +143,12 @@ export const configSchema = z
     readyTimeoutSeconds: z.number().int().positive().default(120),
     /** How soon a dead worker's activity is retried elsewhere; activities heartbeat well within it. */
     heartbeatTimeoutSeconds: z.number().int().min(3).default(60),
+    /**
+     * A dump, restore, update, inventory or verification fails (and is retried) once nothing has
+     * moved for this long: no byte, no row, and no session of the step working on the server.
+     * A lock wait or a hung exec is stuck for good; a long single statement is not.
+     */
+    stallSeconds: z.number().int().positive().default(900),
     /** Attempts of a transfer (dump, restore, update script, inventory, verification): each one starts over. */
     activityAttempts: z.number().int().min(1).max(20).default(5),
     /**

@@ -7,6 +7,8 @@ export async function withClient<T>(
   credentials: DatabaseCredentials,
   fn: (client: pg.Client) => Promise<T>,
   database = credentials.name,
+  /** A step whose server-side work is watched names its session (see liveness.ts). */
+  appName = 'kaapana-migrate',
 ): Promise<T> {
   const client = new pg.Client({
     host: endpoint.host,
@@ -14,7 +16,7 @@ export async function withClient<T>(
     user: credentials.user,
     password: credentials.password,
     database,
-    application_name: 'kaapana-migrate',
+    application_name: appName,
     connectionTimeoutMillis: 15_000,
   });
   await client.connect();

@@ -18,6 +18,9 @@ export interface StreamTarget {
   credentials: DatabaseCredentials;
 }
 
+/** The restoring psql's session name, beside the dumping pg_dump's `appName`. */
+export const restoreAppName = (appName: string) => `${appName}-restore`;
+
 /**
  * pg_dump of `source` written to `file` and restored into `target` in the same pass, so the old
  * database is read once. The restore is one transaction whose COMMIT is sent only after pg_dump
@@ -55,7 +58,7 @@ export async function dumpAndRestore(runtime: ContainerRuntime, source: string, 
           if (!written) throw new Error('the backup file is not complete; nothing was restored');
         },
       }),
-      appName: `${opts.appName}-restore`,
+      appName: restoreAppName(opts.appName),
       signal,
     })
     .then((r) => {
@@ -131,7 +134,7 @@ export async function currentSettings(endpoint: ServerEndpoint, credentials: Dat
  * fsync every file and directory under `dir`: what fsync=off left in the page cache reaches the
  * disk before the directory counts as durable (a later CHECKPOINT syncs only what it writes).
  */
-export async function syncTree(dir: string): Promise<number> {
+export async function syncTree(dir: string, onFile: (files: number) => void = () => undefined): Promise<number> {
   let files = 0;
   const pending = [dir];
   // Bounded by the tree itself: each directory is visited once.
@@ -143,6 +146,7 @@ export async function syncTree(dir: string): Promise<number> {
       else if (entry.isFile()) {
         await fsyncPath(p);
         files += 1;
+        onFile(files);
       }
     }
     await fsyncPath(current);
