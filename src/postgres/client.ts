@@ -33,6 +33,11 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** A string literal for SQL text (standard_conforming_strings, on by default since 9.1 and in every dump). */
+export function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
 /**
  * End other sessions of this tool on a database: a crashed worker's psql may still be running
  * (it outlives its parent) and would fight the retry for locks.
@@ -45,18 +50,4 @@ export async function endStraySessions(client: pg.Client, database: string, appN
     [database, `${appNamePrefix}%`],
   );
   return rows.length;
-}
-
-/** The images create the dcm4chee schema on first start: a load needs an empty database. */
-export async function recreateDatabase(endpoint: ServerEndpoint, credentials: DatabaseCredentials): Promise<void> {
-  await withClient(
-    endpoint,
-    credentials,
-    async (client) => {
-      await endStraySessions(client, credentials.name, '');
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(credentials.name)}`);
-      await client.query(`CREATE DATABASE ${quoteIdent(credentials.name)} OWNER ${quoteIdent(credentials.user)}`);
-    },
-    'postgres',
-  );
 }
