@@ -48,7 +48,7 @@ export async function recreateDatabase(
       const used = await readDatabaseLocale(client, credentials.name);
       const fallback =
         refused.length > 0 ? `LC_COLLATE/LC_CTYPE ${requested!.collate}/${requested!.ctype} of the original refused by this server (${refused.join('; ')}); created with ${used.collate}/${used.ctype}` : undefined;
-      return { used: used, ...(fallback ? { fallback } : {}) };
+      return { used, ...(fallback ? { fallback } : {}) };
     },
     'postgres',
   );

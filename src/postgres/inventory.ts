@@ -155,6 +155,16 @@ export async function readDatabaseLocale(client: pg.Client, database?: string): 
 }
 
 /**
+ * How the database's default collation orders a few strings. The same LC_COLLATE name sorts
+ * differently under another C library: musl (the 0.3.x image) orders by code point what glibc
+ * orders by language rules (case and punctuation second).
+ */
+export async function readSortOrder(client: pg.Client): Promise<string> {
+  const [row] = await queryRows<{ order: string }>(client, `SELECT string_agg(x, ' < ' ORDER BY x) AS order FROM unnest(ARRAY['a', 'B', 'b', 'A', '_1', '1', 'a b', 'ab']) x`);
+  return row!.order;
+}
+
+/**
  * The settings a restore must carry over: the database's own, and those of its owner and of the
  * connected user (the roles the archive and this tool connect as), everywhere or in this database.
  */

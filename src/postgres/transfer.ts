@@ -7,7 +7,7 @@ import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../r
 import { ExecFailed } from '../runtime/port.js';
 import { withClient } from './client.js';
 import { recreateDatabase } from './create-database.js';
-import { readDatabaseLocale, readRoleSettings, type DatabaseLocale, type RoleSetting } from './inventory.js';
+import { readDatabaseLocale, readRoleSettings, readSortOrder, type DatabaseLocale, type RoleSetting } from './inventory.js';
 import { settingStatement } from './settings.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
@@ -24,6 +24,8 @@ export interface DumpResult {
 /** What a plain dump does not carry: how the database was created, and its role and database settings. */
 export interface SourceDatabase extends DatabaseLocale {
   settings: RoleSetting[];
+  /** See readSortOrder. */
+  sortOrder: string;
 }
 
 /** How a restore created its database, and what it set again after the load. */
@@ -33,6 +35,8 @@ export interface CreatedDatabase {
   used: DatabaseLocale;
   /** Why `used` has another locale than `requested`. */
   fallback?: string;
+  /** Set when text sorts otherwise than in the original (another C library, or the fallback). */
+  sorting?: string;
   /** The statements that set the original's role and database settings again, in the load's transaction. */
   settings: string[];
 }
@@ -56,7 +60,11 @@ export interface TransferOptions {
 
 /** Read with the dump (the applications are stopped: nothing changes them in between). */
 export function readSourceDatabase(source: DatabaseServer): Promise<SourceDatabase> {
-  return withClient(source.endpoint, source.credentials, async (client) => ({ ...(await readDatabaseLocale(client)), settings: await readRoleSettings(client) }));
+  return withClient(source.endpoint, source.credentials, async (client) => ({
+    ...(await readDatabaseLocale(client)),
+    settings: await readRoleSettings(client),
+    sortOrder: await readSortOrder(client),
+  }));
 }
 
 /**
@@ -66,10 +74,17 @@ export function readSourceDatabase(source: DatabaseServer): Promise<SourceDataba
 export async function prepareLoad(target: DatabaseServer, source: SourceDatabase | undefined): Promise<CreatedDatabase> {
   const { used, fallback } = await recreateDatabase(target.endpoint, target.credentials, source);
   const requested = source && { encoding: source.encoding, collate: source.collate, ctype: source.ctype };
+  const order = await withClient(target.endpoint, target.credentials, readSortOrder);
+  // Dumps recorded before the order was read have none to compare with.
+  const sorting =
+    source?.sortOrder !== undefined && source.sortOrder !== order
+      ? `text sorts otherwise than in the original (there ${source.sortOrder}; here ${order}): ORDER BY on text gives another order; the load rebuilt every index, so they agree with it`
+      : undefined;
   return {
     ...(requested ? { requested } : {}),
     used,
     ...(fallback ? { fallback } : {}),
+    ...(sorting ? { sorting } : {}),
     settings: (source?.settings ?? []).map((s) => settingStatement(s, target.credentials.name)),
   };
 }

@@ -1,6 +1,7 @@
 // Markdown rendering of the report.
 import type { DatabaseLocale, Fingerprint } from '../postgres/inventory.js';
 import { describeSetting } from '../verification/compare.js';
+import type { CreatedDatabase } from '../postgres/transfer.js';
 import type { MigrationReport } from './types.js';
 import { duration as secs, mib } from '../format.js';
 
@@ -13,11 +14,12 @@ function compareContent(before: Fingerprint, after: Fingerprint, same: string, d
 }
 
 /** How a restored database's encoding and locale relate to the original's; a change stands out. */
-function creation(requested: DatabaseLocale | undefined, used: DatabaseLocale, fallback: string | undefined): string {
+function creation(db: CreatedDatabase): string {
+  const { requested, used, fallback, sorting } = db;
   if (!requested) return "server defaults (the dump did not record the original's)";
   const changed = (['encoding', 'collate', 'ctype'] as const).filter((k) => requested[k] !== used[k]);
-  if (changed.length === 0) return 'as the original';
-  return `**CHANGED** from the original's ${changed.map((k) => `${k} ${requested[k]}`).join(', ')}${fallback ? `: ${fallback}` : ''}`;
+  const locale = changed.length === 0 ? 'as the original' : `**CHANGED** from the original's ${changed.map((k) => `${k} ${requested[k]}`).join(', ')}${fallback ? `: ${fallback}` : ''}`;
+  return sorting ? `${locale}; **sorts differently**: ${sorting}` : locale;
 }
 
 export function renderMarkdown(r: MigrationReport): string {
@@ -65,7 +67,7 @@ export function renderMarkdown(r: MigrationReport): string {
     out.push('## Database', '', '| database | encoding | LC_COLLATE | LC_CTYPE | created |', '|---|---|---|---|---|');
     const row = (name: string, l: DatabaseLocale, note: string) => out.push(`| ${name} | ${l.encoding} | ${l.collate} | ${l.ctype} | ${cell(note)} |`);
     for (const d of sources) row(`${d.name} (dumped)`, d.source!, '—');
-    for (const db of r.databases ?? []) row(`${db.role} (restored)`, db.used, creation(db.requested, db.used, db.fallback));
+    for (const db of r.databases ?? []) row(`${db.role} (restored)`, db.used, creation(db));
     out.push('');
     const original = sources[0]?.source?.settings ?? [];
     if (original.length > 0) {

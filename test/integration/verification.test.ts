@@ -120,6 +120,7 @@ for (const role of ['work', 'new'] as const) {
     assert.deepEqual(restored.created.used, before_.inventory.database);
     assert.deepEqual(restored.created.requested, before_.inventory.database);
     assert.equal(restored.created.fallback, undefined);
+    assert.equal(restored.created.sorting, undefined, 'both servers use glibc: text sorts alike');
     assert.deepEqual(await effective(role), { search_path: 'public, "$user"', note: "it's migrated", timeout: '5min', work_mem: '8MB' });
     assert.equal(await verification(role), undefined);
     // Restoring again (a retry) leaves the same database and settings.
@@ -176,6 +177,13 @@ test('where the server lacks the original locale, the database is created with i
   assert.match(made.fallback ?? '', /xx_NOWHERE\.ISO-8859-1 of the original refused by this server .*; created with C\/C/);
   // An encoding the server cannot give is not replaced: the restore fails instead.
   await assert.rejects(recreateDatabase(endpoint, scratch, { encoding: 'NO_SUCH_ENCODING', collate: 'C', ctype: 'C' }), /not a valid encoding name/);
+});
+
+test('a server whose text sorts otherwise than the original is recorded', async () => {
+  // As the glibc original's en_US order would read, restored on a server that orders by code point.
+  const glibc = { ...dump, source: { ...dump.source!, sortOrder: '_1 < 1 < a < A < a b < ab < b < B' } };
+  const restored = await asActivity(() => a.restore(ctx, 'work', glibc));
+  assert.match(restored.created.sorting ?? '', /^text sorts otherwise than in the original \(there _1 < 1 < a < A < a b < ab < b < B; here 1 < A < B < _1 < a < a b < ab < b\)/);
 });
 
 test("the update scripts run free of the role's statement_timeout that the restore set again", async () => {

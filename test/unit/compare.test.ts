@@ -139,15 +139,17 @@ test('the report shows how each database was created and states a change of loca
     node: 'n', workflowId: 'w', runId: 'r', runTag: 't', startedAt: 'now', outcome: 'completed',
     versions: { from: '5.26', to: '5.32', alreadyPresent: [], applied: [] },
     steps: [], scripts: [], ldap: [],
-    dumps: [{ name: 'original', file: '/b/original.sql', bytes: 1, sha256: 'x', ms: 1, source: { ...locale, settings: [timeout] } }],
+    dumps: [{ name: 'original', file: '/b/original.sql', bytes: 1, sha256: 'x', ms: 1, source: { ...locale, settings: [timeout], sortOrder: 'a < A' } }],
     databases: [
       { role: 'work', requested: locale, used: locale, settings: [] },
       { role: 'new', requested: locale, used: { encoding: 'UTF8', collate: 'C', ctype: 'C' }, fallback: 'en_US.utf8 refused', settings: [] },
+      { role: 'new', requested: locale, used: locale, sorting: 'A before a', settings: [] },
     ],
   };
   const md = renderMarkdown(report);
   assert.match(md, /\| original \(dumped\) \| UTF8 \| en_US\.utf8 \| en_US\.utf8 \| — \|/);
   assert.match(md, /\| work \(restored\) \| UTF8 \| en_US\.utf8 \| en_US\.utf8 \| as the original \|/);
   assert.match(md, /\| new \(restored\) \| UTF8 \| C \| C \| \*\*CHANGED\*\* from the original's collate en_US\.utf8, ctype en_US\.utf8: en_US\.utf8 refused \|/);
+  assert.match(md, /\| new \(restored\) \| UTF8 \| en_US\.utf8 \| en_US\.utf8 \| as the original; \*\*sorts differently\*\*: A before a \|/);
   assert.match(md, /- `ALTER ROLE pacs SET statement_timeout = 5min`/);
 });
