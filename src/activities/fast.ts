@@ -6,7 +6,7 @@ import path from 'node:path';
 import { readJsonIfPresent } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
-import type { DumpResult } from '../postgres/transfer.js';
+import type { CreatedDatabase, DumpResult } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, Env, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
@@ -60,11 +60,11 @@ export function createFastActivities(deps: ActivityDeps) {
       return currentSettings(await ensureServer(env, 'new'), env.credentials, Object.keys(BULK_LOAD_SETTINGS));
     },
 
-    /** One read of the original: backup file and restore into the new server in one pass. */
-    async streamOriginalToNew(ctx: RunContext, expectedBytes: number): Promise<DumpResult & { ms: number }> {
+    /** One read of the original: backup file and restore into the new server (created like the original) in one pass. */
+    async streamOriginalToNew(ctx: RunContext, expectedBytes: number): Promise<DumpResult & { ms: number; created: CreatedDatabase }> {
       const env = await envFor(deps, ctx);
       await assertLoadIntact(env);
-      await ensureServer(env, 'original');
+      const original = await ensureServer(env, 'original');
       const endpoint = await ensureServer(env, 'new');
       const started = Date.now();
       const appName = 'kaapana-migrate-stream';
@@ -73,7 +73,9 @@ export function createFastActivities(deps: ActivityDeps) {
       const restoring = { endpoint, credentials: env.credentials, appName: restoreAppName(appName) };
       return withProgress({ step: 'restoreNew', detail: 'dump and restore in one pass', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
         try {
-          const result = await dumpAndRestore(env.runtime, env.layout.serverName.original, env.layout.dumps.original, { server: env.layout.serverName.new, endpoint, credentials: env.credentials }, {
+          const source = { server: env.layout.serverName.original, endpoint: original, credentials: env.credentials };
+          const target = { server: env.layout.serverName.new, endpoint, credentials: env.credentials };
+          const result = await dumpAndRestore(env.runtime, source, env.layout.dumps.original, target, {
             onBytes: (done) => progress.update({ done }),
             appName,
             signal: progress.signal,

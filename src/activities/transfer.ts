@@ -1,7 +1,7 @@
 // Dumps and restores, streamed with byte progress in the heartbeats.
 import { promises as fs } from 'node:fs';
 import type { ServerRole } from '../config/layout.js';
-import { DumpChanged, dumpToFile, restoreFromFile, type DumpResult } from '../postgres/transfer.js';
+import { DumpChanged, dumpToFile, restoreFromFile, type CreatedDatabase, type DumpResult } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
@@ -12,13 +12,14 @@ export function createTransferActivities(deps: ActivityDeps) {
   return {
     async dump(ctx: RunContext, role: ServerRole, which: DumpName, expectedBytes: number): Promise<DumpResult & { ms: number }> {
       const env = await envFor(deps, ctx);
-      await ensureServer(env, role);
+      const endpoint = await ensureServer(env, role);
       const started = Date.now();
       // Watched by its bytes alone: pg_dump's COPY streams without a pause, and its session,
       // blocked on a stuck reader, would look working on 9.6 (liveness.ts).
       return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
         try {
-          const result = await dumpToFile(env.runtime, env.layout.serverName[role], env.layout.dumps[which], {
+          const source = { server: env.layout.serverName[role], endpoint, credentials: env.credentials };
+          const result = await dumpToFile(env.runtime, source, env.layout.dumps[which], {
             onBytes: (done) => progress.update({ done }),
             appName: `kaapana-migrate-dump-${which}`,
             signal: progress.signal,
@@ -30,7 +31,8 @@ export function createTransferActivities(deps: ActivityDeps) {
       });
     },
 
-    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult): Promise<{ bytes: number; ms: number }> {
+    /** Into a database created like the dump's source, whose settings it sets again (see `created`). */
+    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult): Promise<{ bytes: number; ms: number; created: CreatedDatabase }> {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
       const started = Date.now();
@@ -39,7 +41,8 @@ export function createTransferActivities(deps: ActivityDeps) {
       // Its session counts too: no byte moves while it builds the indexes and foreign keys at the end.
       return withProgress({ step: role === 'new' ? 'restoreNew' : 'restoreWork', unit: 'bytes', total, done: 0 }, async (progress) => {
         try {
-          const result = await restoreFromFile(env.runtime, env.layout.serverName[role], endpoint, env.credentials, dump, {
+          const target = { server: env.layout.serverName[role], endpoint, credentials: env.credentials };
+          const result = await restoreFromFile(env.runtime, target, dump, {
             onBytes: (done) => progress.update({ done }),
             appName,
             signal: progress.signal,

@@ -45,6 +45,9 @@ export function createUpdateActivities(deps: ActivityDeps) {
       const result = await withProgress({ step: 'applyUpdates', detail: `update-${script.version}-psql.sql` }, (progress) =>
         env.runtime.exec(env.layout.serverName[role], PSQL_FROM_STDIN, {
           stdin: inOneTransaction(createReadStream(script.file).pipe(m.stream), {
+            // The restore set the original's role and database settings again: a statement_timeout
+            // meant for the archive must not cut a script's long table rewrite short.
+            prologue: ['SET LOCAL statement_timeout = 0;', 'SET LOCAL lock_timeout = 0;', 'SET LOCAL idle_in_transaction_session_timeout = 0;'],
             // The bytes applied are the bytes planned, or nothing is committed.
             beforeCommit: () => {
               const { sha256 } = m.digest();

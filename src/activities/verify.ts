@@ -1,6 +1,7 @@
-// Verification: every table's rows and content, and the guide's figures, against what was expected.
+// Verification: every table's rows and content, the guide's figures, sequences, owners, encoding and
+// settings, against what was expected.
 import type { ServerRole } from '../config/layout.js';
-import { compareInventories } from '../postgres/inventory.js';
+import { compareInventories } from '../verification/compare.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { fatal } from './context.js';
 import { createInventoryActivities, type InventoryResult } from './inventory.js';

@@ -44,17 +44,3 @@ export async function endStraySessions(client: pg.Client, database: string, appN
   );
   return rows.length;
 }
-
-/** The images create the dcm4chee schema on first start: a load needs an empty database. */
-export async function recreateDatabase(endpoint: ServerEndpoint, credentials: DatabaseCredentials): Promise<void> {
-  await withClient(
-    endpoint,
-    credentials,
-    async (client) => {
-      await endStraySessions(client, credentials.name, '');
-      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(credentials.name)}`);
-      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(credentials.name)} OWNER ${pg.escapeIdentifier(credentials.user)}`);
-    },
-    'postgres',
-  );
-}

@@ -6,17 +6,11 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
-import { recreateDatabase, withClient } from './client.js';
+import { withClient } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter } from './meter.js';
 import { fsyncPath } from '../files.js';
-import { DUMP_ARGV, type DumpResult, type TransferOptions } from './transfer.js';
-
-export interface StreamTarget {
-  server: string;
-  endpoint: ServerEndpoint;
-  credentials: DatabaseCredentials;
-}
+import { DUMP_ARGV, prepareLoad, readSourceDatabase, type CreatedDatabase, type DatabaseServer, type DumpResult, type TransferOptions } from './transfer.js';
 
 /** The restoring psql's session name, beside the dumping pg_dump's `appName`. */
 export const restoreAppName = (appName: string) => `${appName}-restore`;
@@ -27,9 +21,17 @@ export const restoreAppName = (appName: string) => `${appName}-restore`;
  * succeeded and the backup is complete, fsynced and renamed to its final name; if either side
  * fails, the other is stopped and nothing is committed. A half-written backup never carries the
  * final name (a restore failing only after the backup was complete leaves that complete backup).
+ * The target database is created like the source and gets its settings (see prepareLoad).
  */
-export async function dumpAndRestore(runtime: ContainerRuntime, source: string, file: string, target: StreamTarget, opts: TransferOptions): Promise<DumpResult> {
-  await recreateDatabase(target.endpoint, target.credentials);
+export async function dumpAndRestore(
+  runtime: ContainerRuntime,
+  source: DatabaseServer,
+  file: string,
+  target: DatabaseServer,
+  opts: TransferOptions,
+): Promise<DumpResult & { created: CreatedDatabase }> {
+  const facts = await readSourceDatabase(source);
+  const created = await prepareLoad(target, facts);
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const partial = `${file}.partial-${process.pid}-${Date.now()}`;
   const out = createWriteStream(partial, { mode: 0o600 });
@@ -57,6 +59,7 @@ export async function dumpAndRestore(runtime: ContainerRuntime, source: string, 
         beforeCommit: () => {
           if (!written) throw new Error('the backup file is not complete; nothing was restored');
         },
+        epilogue: created.settings,
       }),
       appName: restoreAppName(opts.appName),
       signal,
@@ -69,7 +72,7 @@ export async function dumpAndRestore(runtime: ContainerRuntime, source: string, 
 
   const dump = (async () => {
     try {
-      const r = await runtime.exec(source, DUMP_ARGV, { stdout: m.stream, appName: `${opts.appName}-dump`, signal });
+      const r = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: `${opts.appName}-dump`, signal });
       m.stream.end();
       await once(out, 'close');
       if (r.exitCode !== 0) throw new ExecFailed('pg_dump', r.exitCode, r.stderr);
@@ -91,7 +94,7 @@ export async function dumpAndRestore(runtime: ContainerRuntime, source: string, 
     // The side that failed first explains the other, which was only stopped because of it.
     throw cause;
   }
-  return { file, ...written! };
+  return { file, ...written!, source: facts, created };
 }
 
 /**

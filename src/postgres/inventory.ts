@@ -14,6 +14,39 @@ export interface Fingerprint {
 /** What an inventory reads: every value (checksums) or just the number of rows (counts). */
 export type Verification = 'checksums' | 'counts';
 
+/** What a database was created with: CREATE DATABASE … ENCODING, LC_COLLATE, LC_CTYPE. */
+export interface DatabaseLocale {
+  encoding: string;
+  collate: string;
+  ctype: string;
+}
+
+/**
+ * One entry of pg_db_role_setting that concerns the database: ALTER DATABASE … SET (role null,
+ * inDatabase), ALTER ROLE … SET (inDatabase false), ALTER ROLE … IN DATABASE … SET. A plain
+ * pg_dump carries none of them.
+ */
+export interface RoleSetting {
+  /** null: every role (ALTER DATABASE, or ALTER ROLE ALL when not inDatabase). */
+  role: string | null;
+  /** Only in this database; otherwise in every database of the server. */
+  inDatabase: boolean;
+  name: string;
+  /** As the server stores it (lists flattened: `"$user", public`). */
+  value: string;
+}
+
+export interface SequenceFacts {
+  /** bigint values as text: JSON numbers cannot hold them all. */
+  lastValue: string;
+  isCalled: boolean;
+  increment: string;
+  /** The integer columns it gives keys to ("table.column"); see SEQUENCE_COLUMNS. */
+  serves: string[];
+  /** The largest key in those columns; null when they hold no rows or it serves none. */
+  maxKey: string | null;
+}
+
 export interface Inventory {
   serverVersion: string;
   databaseBytes: number;
@@ -27,6 +60,14 @@ export interface Inventory {
     sopIuids: Fingerprint;
     storagePaths: Fingerprint;
   };
+  // The rest is absent in inventories recorded before it was read: comparisons skip what one side lacks.
+  database?: DatabaseLocale;
+  /** Every sequence of the public schema, by name. */
+  sequences?: Record<string, SequenceFacts>;
+  /** Owner of every table and sequence of the public schema, by name. */
+  owners?: Record<string, string>;
+  /** The database's settings and those of its owner and of the connected user, sorted. */
+  settings?: RoleSetting[];
 }
 
 const HASH = (expr: string) => `coalesce(sum(('x' || substr(md5(${expr}), 1, 16))::bit(64)::bigint), 0)::text`;
@@ -93,6 +134,10 @@ export async function takeInventory(client: pg.Client, opts: InventoryOptions = 
       sopIuids: await fingerprint(client, 'instance', 'sop_iuid', level),
       storagePaths: await fingerprint(client, 'location', 'storage_path', level),
     },
+    database: await readDatabaseLocale(client),
+    sequences: await readSequences(client),
+    owners: await readOwners(client),
+    settings: await readRoleSettings(client),
   };
 }
 
@@ -100,22 +145,119 @@ export function totalRows(inventory: Inventory): number {
   return Object.values(inventory.tables).reduce((sum, t) => sum + t.count, 0);
 }
 
-/** What differs between two inventories; empty when they match. */
-export function compareInventories(expected: Inventory, actual: Inventory): string[] {
-  const problems: string[] = [];
-  const names = new Set([...Object.keys(expected.tables), ...Object.keys(actual.tables)]);
-  for (const name of [...names].sort()) {
-    const e = expected.tables[name];
-    const a = actual.tables[name];
-    if (!a) problems.push(`table ${name} is missing (expected ${e!.count} rows)`);
-    else if (!e) problems.push(`table ${name} is not expected (has ${a.count} rows)`);
-    else if (e.count !== a.count) problems.push(`table ${name} has ${a.count} rows, expected ${e.count}`);
-    else if (e.checksum !== a.checksum) problems.push(`table ${name} has ${a.count} rows as expected but different content`);
+export async function readDatabaseLocale(client: pg.Client, database?: string): Promise<DatabaseLocale> {
+  const [row] = await queryRows<DatabaseLocale>(
+    client,
+    `SELECT pg_encoding_to_char(encoding) AS encoding, datcollate AS collate, datctype AS ctype FROM pg_database WHERE datname = coalesce($1, current_database())`,
+    [database ?? null],
+  );
+  return row!;
+}
+
+/**
+ * How the database's default collation orders a few strings. The same LC_COLLATE name sorts
+ * differently under another C library: musl (the 0.3.x image) orders by code point what glibc
+ * orders by language rules (case and punctuation second).
+ */
+export async function readSortOrder(client: pg.Client): Promise<string> {
+  const [row] = await queryRows<{ order: string }>(client, `SELECT string_agg(x, ' < ' ORDER BY x) AS order FROM unnest(ARRAY['a', 'B', 'b', 'A', '_1', '1', 'a b', 'ab']) x`);
+  return row!.order;
+}
+
+/**
+ * The settings a restore must carry over: the database's own, and those of its owner and of the
+ * connected user (the roles the archive and this tool connect as), everywhere or in this database.
+ */
+export async function readRoleSettings(client: pg.Client): Promise<RoleSetting[]> {
+  const rows = await queryRows<{ role: string | null; in_database: boolean; config: string[] }>(
+    client,
+    `SELECT r.rolname AS role, s.setdatabase <> 0 AS in_database, s.setconfig AS config
+       FROM pg_db_role_setting s
+       JOIN pg_database d ON d.datname = current_database()
+       LEFT JOIN pg_roles r ON r.oid = s.setrole
+      WHERE s.setdatabase IN (0, d.oid) AND (s.setrole = 0 OR r.rolname IN (pg_get_userbyid(d.datdba), current_user))`,
+  );
+  const settings = rows.flatMap((r) =>
+    r.config.map((entry) => {
+      const eq = entry.indexOf('=');
+      return { role: r.role, inDatabase: r.in_database, name: entry.slice(0, eq), value: entry.slice(eq + 1) };
+    }),
+  );
+  const key = (s: RoleSetting) => `${s.role ?? ''}\u0000${s.inDatabase ? 1 : 0}\u0000${s.name}`;
+  return settings.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+export async function readOwners(client: pg.Client): Promise<Record<string, string>> {
+  const rows = await queryRows<{ name: string; owner: string }>(
+    client,
+    `SELECT c.relname AS name, pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S') ORDER BY 1`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, r.owner]));
+}
+
+/**
+ * Which integer columns of the public schema each sequence gives keys to: a column it is owned by
+ * (serial, OWNED BY, identity), a column whose default calls nextval on it, and dcm4chee's own
+ * mapping, which is neither: its entities take `<table>.pk` from `<table>_pk_seq`
+ * (dcm4chee-arc-entity META-INF/orm-sequence.xml). One row per sequence and column; a sequence
+ * that serves none comes with a null table.
+ */
+const SEQUENCE_COLUMNS = `
+  WITH seqs AS (
+    SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'S'
+  ), served AS (
+    SELECT d.objid AS seq, d.refobjid AS rel, d.refobjsubid AS attnum FROM pg_depend d
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+    UNION
+    SELECT d.refobjid, ad.adrelid, ad.adnum FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
+     WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
+    UNION
+    SELECT s.oid, t.oid, a.attnum FROM seqs s
+      JOIN pg_class t ON t.relname = left(s.relname, -length('_pk_seq')) AND t.relnamespace = 'public'::regnamespace AND t.relkind IN ('r', 'p')
+      JOIN pg_attribute a ON a.attrelid = t.oid AND a.attname = 'pk' AND NOT a.attisdropped
+     WHERE right(s.relname, length('_pk_seq')) = '_pk_seq'
+  )
+  SELECT s.relname AS sequence, t.relname AS table, a.attname AS column
+    FROM seqs s
+    LEFT JOIN served v ON v.seq = s.oid
+    LEFT JOIN pg_class t ON t.oid = v.rel AND t.relnamespace = 'public'::regnamespace
+    LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = v.attnum AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+   ORDER BY 1, 2, 3`;
+
+/**
+ * Each sequence's position and the largest key it serves, one query per sequence. PostgreSQL 9.6
+ * keeps the increment in the sequence relation itself; from 10 on it lives in pg_sequence (read
+ * through pg_sequences), while last_value and is_called stay in the relation on both.
+ */
+export async function readSequences(client: pg.Client): Promise<Record<string, SequenceFacts>> {
+  const [version] = await queryRows<{ num: string }>(client, `SELECT current_setting('server_version_num') AS num`);
+  const hasCatalog = Number(version!.num) >= 100000;
+  const columns = await queryRows<{ sequence: string; table: string | null; column: string | null }>(client, SEQUENCE_COLUMNS);
+  const serves = new Map<string, { table: string; column: string }[]>();
+  for (const c of columns) {
+    const list = serves.get(c.sequence) ?? [];
+    if (c.table !== null && c.column !== null) list.push({ table: c.table, column: c.column });
+    serves.set(c.sequence, list);
   }
-  for (const key of ['seriesIuids', 'sopIuids', 'storagePaths'] as const) {
-    const e = expected.guide[key];
-    const a = actual.guide[key];
-    if (e.count !== a.count || e.checksum !== a.checksum) problems.push(`${key}: ${a.count} values (checksum ${a.checksum}), expected ${e.count} (checksum ${e.checksum})`);
+  const sequences: Record<string, SequenceFacts> = {};
+  for (const [name, served] of serves) {
+    const maxKey = served.length === 0 ? 'NULL' : `greatest(${served.map((s) => `(SELECT max(${pg.escapeIdentifier(s.column)})::bigint FROM public.${pg.escapeIdentifier(s.table)})`).join(', ')})::text`;
+    const [row] = await queryRows<{ last_value: string; is_called: boolean; increment: string; max_key: string | null }>(
+      client,
+      hasCatalog
+        ? `SELECT s.last_value::text AS last_value, s.is_called, p.increment_by::text AS increment, ${maxKey} AS max_key
+             FROM public.${pg.escapeIdentifier(name)} s, pg_sequences p WHERE p.schemaname = 'public' AND p.sequencename = $1`
+        : `SELECT last_value::text AS last_value, is_called, increment_by::text AS increment, ${maxKey} AS max_key FROM public.${pg.escapeIdentifier(name)}`,
+      hasCatalog ? [name] : [],
+    );
+    sequences[name] = {
+      lastValue: row!.last_value,
+      isCalled: row!.is_called,
+      increment: row!.increment,
+      serves: served.map((s) => `${s.table}.${s.column}`),
+      maxKey: row!.max_key,
+    };
   }
-  return problems;
+  return sequences;
 }

@@ -6,14 +6,14 @@ import { Readable } from 'node:stream';
 
 /**
  * `beforeCommit` runs once all input has passed and may throw (e.g. a checksum mismatch): the
- * stream then fails before COMMIT and nothing is applied.
+ * stream then fails before COMMIT and nothing is applied. `epilogue` follows the input, before COMMIT.
  */
-export function inOneTransaction(source: Readable, opts: { prologue?: string[]; beforeCommit?: () => void } = {}): Readable {
+export function inOneTransaction(source: Readable, opts: { prologue?: string[]; beforeCommit?: () => void; epilogue?: string[] } = {}): Readable {
   async function* framed() {
     yield Buffer.from(['BEGIN;', ...(opts.prologue ?? []), ''].join('\n'));
     for await (const chunk of source) yield chunk as Buffer;
     opts.beforeCommit?.();
-    yield Buffer.from('\nCOMMIT;\n');
+    yield Buffer.from(['', ...(opts.epilogue ?? []), 'COMMIT;', ''].join('\n'));
   }
   return Readable.from(framed(), { objectMode: false });
 }

@@ -5,7 +5,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
-import { recreateDatabase } from './client.js';
+import { withClient } from './client.js';
+import { recreateDatabase } from './create-database.js';
+import { readDatabaseLocale, readRoleSettings, readSortOrder, type DatabaseLocale, type RoleSetting } from './inventory.js';
+import { settingStatement } from './settings.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
 import { fsyncPath } from '../files.js';
@@ -14,6 +17,35 @@ export interface DumpResult {
   file: string;
   bytes: number;
   sha256: string;
+  /** The dumped database's; absent in dumps recorded before it was read (restored with server defaults then). */
+  source?: SourceDatabase;
+}
+
+/** What a plain dump does not carry: how the database was created, and its role and database settings. */
+export interface SourceDatabase extends DatabaseLocale {
+  settings: RoleSetting[];
+  /** See readSortOrder. */
+  sortOrder: string;
+}
+
+/** How a restore created its database, and what it set again after the load. */
+export interface CreatedDatabase {
+  /** The original's encoding and locale; absent when the dump did not carry them (server defaults, as before). */
+  requested?: DatabaseLocale;
+  used: DatabaseLocale;
+  /** Why `used` has another locale than `requested`. */
+  fallback?: string;
+  /** Set when text sorts otherwise than in the original (another C library, or the fallback). */
+  sorting?: string;
+  /** The statements that set the original's role and database settings again, in the load's transaction. */
+  settings: string[];
+}
+
+/** A server of the migration, as the runtime (client tools) and a `pg` session reach it. */
+export interface DatabaseServer {
+  server: string;
+  endpoint: ServerEndpoint;
+  credentials: DatabaseCredentials;
 }
 
 /** Plain SQL: custom format (-Fc) is known to fail on import. */
@@ -26,11 +58,44 @@ export interface TransferOptions {
   signal?: AbortSignal;
 }
 
+/** Read with the dump (the applications are stopped: nothing changes them in between). */
+export function readSourceDatabase(source: DatabaseServer): Promise<SourceDatabase> {
+  return withClient(source.endpoint, source.credentials, async (client) => ({
+    ...(await readDatabaseLocale(client)),
+    settings: await readRoleSettings(client),
+    sortOrder: await readSortOrder(client),
+  }));
+}
+
 /**
- * pg_dump (plain SQL; `-Fc` is known to fail on import) into `file`. Written under a temporary
- * name and renamed when complete, so a half-written dump never carries the final name.
+ * An empty database for a load of `dump`, created like the dump's source where the server allows,
+ * and the statements that end the load: the source's settings, set again.
  */
-export async function dumpToFile(runtime: ContainerRuntime, server: string, file: string, opts: TransferOptions): Promise<DumpResult> {
+export async function prepareLoad(target: DatabaseServer, source: SourceDatabase | undefined): Promise<CreatedDatabase> {
+  const { used, fallback } = await recreateDatabase(target.endpoint, target.credentials, source);
+  const requested = source && { encoding: source.encoding, collate: source.collate, ctype: source.ctype };
+  const order = await withClient(target.endpoint, target.credentials, readSortOrder);
+  // Dumps recorded before the order was read have none to compare with.
+  const sorting =
+    source?.sortOrder !== undefined && source.sortOrder !== order
+      ? `text sorts otherwise than in the original (there ${source.sortOrder}; here ${order}): ORDER BY on text gives another order; the load rebuilt every index, so they agree with it`
+      : undefined;
+  return {
+    ...(requested ? { requested } : {}),
+    used,
+    ...(fallback ? { fallback } : {}),
+    ...(sorting ? { sorting } : {}),
+    settings: (source?.settings ?? []).map((s) => settingStatement(s, target.credentials.name)),
+  };
+}
+
+/**
+ * pg_dump (plain SQL; `-Fc` is known to fail on import) into `file`, with what the dump does not
+ * carry (`source`). Written under a temporary name and renamed when complete, so a half-written
+ * dump never carries the final name.
+ */
+export async function dumpToFile(runtime: ContainerRuntime, source: DatabaseServer, file: string, opts: TransferOptions): Promise<DumpResult> {
+  const facts = await readSourceDatabase(source);
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const partial = `${file}.partial-${process.pid}-${Date.now()}`;
   const m = meter(opts.onBytes);
@@ -40,7 +105,7 @@ export async function dumpToFile(runtime: ContainerRuntime, server: string, file
   writing.catch(() => stopDump.abort());
   const signal = opts.signal ? AbortSignal.any([opts.signal, stopDump.signal]) : stopDump.signal;
   try {
-    const result = await runtime.exec(server, DUMP_ARGV, { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
+    const result = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
       await writing;
       throw err;
     });
@@ -50,7 +115,7 @@ export async function dumpToFile(runtime: ContainerRuntime, server: string, file
     await fsyncPath(partial);
     await fs.rename(partial, file);
     await fsyncPath(path.dirname(file));
-    return { file, ...m.digest() };
+    return { file, ...m.digest(), source: facts };
   } catch (err) {
     m.stream.destroy();
     await fs.rm(partial, { force: true });
@@ -60,18 +125,17 @@ export async function dumpToFile(runtime: ContainerRuntime, server: string, file
 
 /**
  * Restore a plain dump into an empty database: the images create the dcm4chee schema on first
- * start, so the database is dropped and created again first. One transaction, replica role (no
- * triggers or FK checks during the load), stop at the first error. A retry starts from scratch.
+ * start, so the database is dropped and created again first (see prepareLoad). One transaction,
+ * replica role (no triggers or FK checks during the load), stop at the first error, the source's
+ * settings set again before COMMIT. A retry starts from scratch.
  */
 export async function restoreFromFile(
   runtime: ContainerRuntime,
-  server: string,
-  endpoint: ServerEndpoint,
-  credentials: DatabaseCredentials,
-  dump: { file: string; sha256: string },
+  target: DatabaseServer,
+  dump: Pick<DumpResult, 'file' | 'sha256' | 'source'>,
   opts: TransferOptions,
-): Promise<{ bytes: number }> {
-  await recreateDatabase(endpoint, credentials);
+): Promise<{ bytes: number; created: CreatedDatabase }> {
+  const created = await prepareLoad(target, dump.source);
   const m = meter(opts.onBytes);
   let read = { bytes: 0, sha256: '' };
   const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream), {
@@ -81,10 +145,11 @@ export async function restoreFromFile(
       read = m.digest();
       if (read.sha256 !== dump.sha256) throw new DumpChanged(`${dump.file} changed since it was written (sha256 ${read.sha256}, expected ${dump.sha256}); nothing was restored`);
     },
+    epilogue: created.settings,
   });
-  const result = await runtime.exec(server, PSQL_FROM_STDIN, { stdin: input, appName: opts.appName, signal: opts.signal });
+  const result = await runtime.exec(target.server, PSQL_FROM_STDIN, { stdin: input, appName: opts.appName, signal: opts.signal });
   if (result.exitCode !== 0) throw new ExecFailed('psql (restore)', result.exitCode, result.stderr);
-  return { bytes: read.bytes };
+  return { bytes: read.bytes, created };
 }
 
 export class DumpChanged extends Error {

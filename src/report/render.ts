@@ -1,5 +1,7 @@
 // Markdown rendering of the report.
-import type { Fingerprint } from '../postgres/inventory.js';
+import type { DatabaseLocale, Fingerprint } from '../postgres/inventory.js';
+import { describeSetting } from '../verification/compare.js';
+import type { CreatedDatabase } from '../postgres/transfer.js';
 import type { MigrationReport } from './types.js';
 import { duration as secs, mib } from '../format.js';
 import { describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
@@ -10,6 +12,15 @@ const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 function compareContent(before: Fingerprint, after: Fingerprint, same: string, differs: string): string {
   if (!before.checksum || !after.checksum) return 'not checksummed (verification: counts)';
   return before.checksum === after.checksum ? same : differs;
+}
+
+/** How a restored database's encoding and locale relate to the original's; a change stands out. */
+function creation(db: CreatedDatabase): string {
+  const { requested, used, fallback, sorting } = db;
+  if (!requested) return "server defaults (the dump did not record the original's)";
+  const changed = (['encoding', 'collate', 'ctype'] as const).filter((k) => requested[k] !== used[k]);
+  const locale = changed.length === 0 ? 'as the original' : `**CHANGED** from the original's ${changed.map((k) => `${k} ${requested[k]}`).join(', ')}${fallback ? `: ${fallback}` : ''}`;
+  return sorting ? `${locale}; **sorts differently**: ${sorting}` : locale;
 }
 
 export function renderMarkdown(r: MigrationReport): string {
@@ -53,6 +64,20 @@ export function renderMarkdown(r: MigrationReport): string {
     out.push('## Dumps', '', '| dump | file | size | sha256 | took |', '|---|---|---:|---|---:|');
     for (const d of r.dumps) out.push(`| ${d.name} | ${d.file} | ${mib(d.bytes)} | \`${d.sha256}\` | ${secs(d.ms)} |`);
     out.push('');
+  }
+  const sources = r.dumps.filter((d) => d.source);
+  if (sources.length > 0 || r.databases?.length) {
+    out.push('## Database', '', '| database | encoding | LC_COLLATE | LC_CTYPE | created |', '|---|---|---|---|---|');
+    const row = (name: string, l: DatabaseLocale, note: string) => out.push(`| ${name} | ${l.encoding} | ${l.collate} | ${l.ctype} | ${cell(note)} |`);
+    for (const d of sources) row(`${d.name} (dumped)`, d.source!, '—');
+    for (const db of r.databases ?? []) row(`${db.role} (restored)`, db.used, creation(db));
+    out.push('');
+    const original = sources[0]?.source?.settings ?? [];
+    if (original.length > 0) {
+      out.push('Role and database settings of the original (a plain dump does not carry them; each restore sets them again):', '');
+      for (const s of original) out.push(`- \`${describeSetting(s)}\``);
+      out.push('');
+    }
   }
   if (r.scripts.length > 0) {
     out.push('## Update scripts', '', '| version | outcome | took | sha256 |', '|---|---|---:|---|');

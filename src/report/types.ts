@@ -1,5 +1,6 @@
 // The migration report: assembled by the workflow, written by an activity, read by people.
 import type { Fingerprint } from '../postgres/inventory.js';
+import type { CreatedDatabase, SourceDatabase } from '../postgres/transfer.js';
 import type { Approval, StepName } from '../shared.js';
 import type { DriftReport } from '../verification/drift.js';
 
@@ -27,7 +28,10 @@ export interface MigrationReport {
   guideAfter?: Record<string, Fingerprint>;
   /** The migrated schema against a fresh one of the new image: every difference, classified. */
   schemaDrift?: DriftReport;
-  dumps: { name: string; file: string; bytes: number; sha256: string; ms: number }[];
+  /** `source`: the dumped database's encoding, locale and settings (absent in runs recorded before they were read). */
+  dumps: { name: string; file: string; bytes: number; sha256: string; ms: number; source?: SourceDatabase }[];
+  /** How each restore created its database: the original's encoding and locale, or what it used instead, and the settings set again. */
+  databases?: ({ role: 'work' | 'new' } & CreatedDatabase)[];
   scripts: { version: string; sha256: string; ms: number; outcome: string }[];
   ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];
   /** LDIF files of the ldap image that its update-data never applies (apply by hand where used). */

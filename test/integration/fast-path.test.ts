@@ -71,6 +71,7 @@ test('the streamed dump and restore commits nothing and names no backup when eit
   const env = await envFor(deps, ctx);
   const original = await ensureServer(env, 'original');
   const endpoint = await ensureServer(env, 'new');
+  const source = { server: env.layout.serverName.original, endpoint: original, credentials: env.credentials };
   const target = { server: env.layout.serverName.new, endpoint, credentials: env.credentials };
   const file = env.layout.dumps.original;
   const tables = (on = endpoint) => withClient(on, env.credentials, async (c) => (await listTables(c)).length);
@@ -81,7 +82,7 @@ test('the streamed dump and restore commits nothing and names no backup when eit
       await env.runtime.exec(name, argv, io);
       return { exitCode: 1, stderr: 'pg_dump: error: injected failure' };
     });
-    await assert.rejects(dumpAndRestore(dumpFailsLate, env.layout.serverName.original, file, target, opts), /injected failure/);
+    await assert.rejects(dumpAndRestore(dumpFailsLate, source, file, target, opts), /injected failure/);
     assert.equal(await tables(), 0, 'nothing committed after a failed dump');
 
     // The restore fails at its first statement: pg_dump is stopped rather than left blocking. This
@@ -92,14 +93,14 @@ test('the streamed dump and restore commits nothing and names no backup when eit
       if (!io.signal!.aborted) await once(io.signal!, 'abort');
       return env.runtime.exec(name, argv, io);
     });
-    await assert.rejects(dumpAndRestore(restoreFailsEarly, env.layout.serverName.original, file, target, opts), /division by zero/);
+    await assert.rejects(dumpAndRestore(restoreFailsEarly, source, file, target, opts), /division by zero/);
     assert.equal(await tables(), 0, 'nothing committed after a failed restore');
 
     assert.deepEqual(await fs.readdir(path.dirname(file)), [], 'neither a backup nor a partial file is left');
     assert.ok(DUMP_ARGV.includes('--format=plain'));
 
     // Both sides succeed: the data is committed and the backup carries its final name.
-    const ok = await dumpAndRestore(env.runtime, env.layout.serverName.original, file, target, opts);
+    const ok = await dumpAndRestore(env.runtime, source, file, target, opts);
     assert.equal((await fs.stat(file)).size, ok.bytes);
     assert.equal(await tables(), await tables(original));
   } finally {

@@ -3,7 +3,8 @@
 import { Writable } from 'node:stream';
 import type { DemoNode } from '../../src/demo/node.js';
 import { withClient } from '../../src/postgres/client.js';
-import { compareInventories, takeInventory, type Inventory } from '../../src/postgres/inventory.js';
+import { takeInventory, type Inventory } from '../../src/postgres/inventory.js';
+import { compareInventories } from '../../src/verification/compare.js';
 import { createLocalRuntime } from '../../src/runtime/local.js';
 import { ExecFailed } from '../../src/runtime/port.js';
 

@@ -19,7 +19,7 @@ import type { Plan } from '../../src/plan/preflight.js';
 import type { UpdateScript } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN, inRange } from '../../src/plan/versions.js';
 import type { Fingerprint, Inventory } from '../../src/postgres/inventory.js';
-import type { DumpResult } from '../../src/postgres/transfer.js';
+import type { CreatedDatabase, DumpResult } from '../../src/postgres/transfer.js';
 import type { DriftReport } from '../../src/verification/drift.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { activityKey } from './faults.js';
@@ -164,6 +164,8 @@ const TABLES: Record<string, Fingerprint> = {
   instance: { count: 2000, checksum: '4444' },
   location: { count: 2000, checksum: '5555' },
 };
+/** The fake dumps carry no source facts: a restore creates its database with the server's defaults. */
+const SERVER_DEFAULTS: CreatedDatabase = { used: { encoding: 'UTF8', collate: 'C', ctype: 'C' }, settings: [] };
 const GUIDE = { seriesIuids: { count: 120, checksum: 'a1' }, sopIuids: { count: 2000, checksum: 'b2' }, storagePaths: { count: 2000, checksum: 'c3' } };
 
 export interface FakeNodeOptions {
@@ -389,7 +391,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         return { ...dumpOf(lay(ctx).dumps[which], model.dirs.get(dirOf(ctx, role))!), ms: 5 };
       });
     },
-    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult): Promise<{ bytes: number; ms: number }> {
+    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult): Promise<{ bytes: number; ms: number; created: CreatedDatabase }> {
       return run('restore', [ctx, role, dump], () => {
         ensure(ctx, role);
         const held = model.dumps.get(dump.file);
@@ -398,7 +400,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         const content = model.dirs.get(dirOf(ctx, role))!;
         content.versions = [...held.versions];
         content.data = held.data;
-        return { bytes: dump.bytes, ms: 5 };
+        return { bytes: dump.bytes, ms: 5, created: SERVER_DEFAULTS };
       });
     },
     async applyUpdate(ctx: RunContext, role: ServerRole, script: UpdateScript): Promise<ScriptResult> {
@@ -602,7 +604,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         return { fsync: 'off', full_page_writes: 'off', wal_level: 'minimal' };
       });
     },
-    async streamOriginalToNew(ctx: RunContext, expectedBytes: number): Promise<DumpResult & { ms: number }> {
+    async streamOriginalToNew(ctx: RunContext, expectedBytes: number): Promise<DumpResult & { ms: number; created: CreatedDatabase }> {
       return run('streamOriginalToNew', [ctx, expectedBytes], () => {
         ensure(ctx, 'original');
         ensure(ctx, 'new');
@@ -610,7 +612,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         const to = model.dirs.get(dirOf(ctx, 'new'))!;
         to.versions = [...from.versions];
         to.data = from.data;
-        return { ...dumpOf(lay(ctx).dumps.original, from), ms: 5 };
+        return { ...dumpOf(lay(ctx).dumps.original, from), ms: 5, created: SERVER_DEFAULTS };
       });
     },
     async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; ms: number }> {
