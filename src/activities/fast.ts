@@ -71,7 +71,7 @@ export function createFastActivities(deps: ActivityDeps) {
       // The restoring session counts (no byte moves while it builds the indexes and foreign keys);
       // the dumping one is watched by its bytes alone, as in dump.
       const restoring = { endpoint, credentials: env.credentials, appName: restoreAppName(appName) };
-      return withProgress({ step: 'restoreNew', detail: 'dump and restore in one pass', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
+      return withProgress({ step: 'streamOriginalToNew', detail: 'dump and restore in one pass', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
         try {
           const source = { server: env.layout.serverName.original, endpoint: original, credentials: env.credentials };
           const target = { server: env.layout.serverName.new, endpoint, credentials: env.credentials };
@@ -101,7 +101,7 @@ export function createFastActivities(deps: ActivityDeps) {
       const endpoint = await ensureServer(env, 'new');
       // Each phase begun and each file synced is movement; the CHECKPOINT's session counts while it writes.
       const checkpointing = { endpoint, credentials: env.credentials, appName: 'kaapana-migrate-checkpoint' };
-      await withProgress({ step: 'verifyNew', detail: 'bulk-load settings off' }, async (progress) => {
+      await withProgress({ step: 'restoreDurability', detail: 'bulk-load settings off' }, async (progress) => {
         if (await readMarker(env)) {
           await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
           progress.update({ detail: 'stopping the new server' }, true);

@@ -27,7 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createFastActivities(deps),
   };
   // The steps that move data fail once they stop moving; the others heartbeat while they run.
-  const transfers = new Set<keyof typeof activities>(['dump', 'restore', 'applyUpdate', 'inventory', 'verify', 'streamOriginalToNew', 'restoreDurability']);
+  const transfers = new Set<keyof typeof activities>(['dump', 'restore', 'applyUpdate', 'inventory', 'verify', 'verifyUpdated', 'streamOriginalToNew', 'restoreDurability']);
   return Object.fromEntries(
     Object.entries(activities).map(([name, fn]) => [
       name,

@@ -1,7 +1,7 @@
 // Verification: every table's rows and content, the guide's figures, sequences, owners, encoding and
 // settings, against what was expected.
 import type { ServerRole } from '../config/layout.js';
-import { compareInventories } from '../verification/compare.js';
+import { compareInventories, compareUpdated } from '../verification/compare.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { fatal } from './context.js';
 import { createInventoryActivities, type InventoryResult } from './inventory.js';
@@ -17,6 +17,16 @@ export function createVerifyActivities(deps: ActivityDeps) {
       if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
       if (problems.length > 0) {
         throw fatal('VerificationFailed', `the ${role} database does not match (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}`);
+      }
+      return actual;
+    },
+
+    /** After the update scripts: takes the role's inventory and fails unless it holds what `before` held (compareUpdated). */
+    async verifyUpdated(ctx: RunContext, role: ServerRole, before: InventoryResult, targetVersions: string[]): Promise<InventoryResult> {
+      const actual = await inventory(ctx, role);
+      const problems = compareUpdated(before, actual, targetVersions);
+      if (problems.length > 0) {
+        throw fatal('VerificationFailed', `the updated ${role} database does not match (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}`);
       }
       return actual;
     },

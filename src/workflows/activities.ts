@@ -14,7 +14,7 @@ export const FATAL = [
 /** Short steps: servers, checks, the swap, the report. */
 type Control = Pick<Activities, 'preflight' | 'startServer' | 'stopServer' | 'prepareBulkLoad' | 'schemaDrift' | 'swap' | 'removeWork' | 'writeReport'>;
 /** Steps that move the database's bytes and rows: their time follows its size. */
-type Transfer = Pick<Activities, 'inventory' | 'dump' | 'restore' | 'verify' | 'applyUpdate' | 'streamOriginalToNew' | 'restoreDurability'>;
+type Transfer = Pick<Activities, 'inventory' | 'dump' | 'restore' | 'verify' | 'verifyUpdated' | 'applyUpdate' | 'streamOriginalToNew' | 'restoreDurability'>;
 /** Steps on the Kubernetes cluster; a redeploy waits for the platform. */
 type Cluster = Pick<Activities, 'stopApplications' | 'backupLdap' | 'redeploy' | 'ldapPlan' | 'ldapCommand' | 'restartPods'>;
 /** Compensations: they must outlast an outage, since the alternative is asking the operator. */

@@ -1,8 +1,9 @@
 // The guide's path: dump, a 9.6 working copy, the updates there, a second dump into PostgreSQL 15.
 import { duration, mib } from '../format.js';
+import type { DumpResult } from '../postgres/transfer.js';
 import { run } from './activities.js';
-import { applyUpdates, discardOnRollback, reached, type Migrated, type Migration } from './migration.js';
-import { assertUpdated } from './updated-check.js';
+import { legacyDumpUpdated } from './legacy-steps.js';
+import { applyUpdates, discardOnRollback, reached, skipAll, type Migrated, type Migration } from './migration.js';
 
 export async function guidePath(m: Migration): Promise<Migrated> {
   const { rec, ctx, before, plan } = m;
@@ -15,23 +16,38 @@ export async function guidePath(m: Migration): Promise<Migrated> {
 
   discardOnRollback(m, 'work');
   await rec.step('startWork', `PostgreSQL 9.6 on ${plan.layout.work}`, () => run(control.startServer, 'start the 9.6 working server', ctx, 'work'));
-  await rec.step('restoreWork', 'into an empty pacsdb, replica role, one transaction', () => run(transfer.restore, 'restore into the 9.6 working copy', ctx, 'work', dumpOriginal), (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
+  await rec.step('restoreWork', 'into an empty pacsdb, replica role, one transaction', async () => {
+    const restored = await run(transfer.restore, 'restore into the 9.6 working copy', ctx, 'work', dumpOriginal);
+    rec.report.databases = [...(rec.report.databases ?? []), { role: 'work', ...restored.created }];
+    return restored;
+  }, (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
   await rec.step('verifyWork', 'every table against the inventory', () => run(transfer.verify, 'verify the working copy', ctx, 'work', before, before.appliedVersions), () => 'all tables equal');
+  skipAll(m, ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLoad'], 'guide mode: the 9.6 working copy instead');
   await applyUpdates(m, 'work');
+  rec.skip('restoreDurability', 'guide mode: no bulk load');
 
-  const updated = await rec.step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, async () => {
-    const inventory = await run(transfer.inventory, 'inventory after the updates', ctx, 'work');
-    assertUpdated('updated', before, inventory, m.targetVersions);
-    const dump = await run(transfer.dump, 'dump the updated database', ctx, 'work', 'updated', inventory.inventory.tableBytes);
-    return { inventory, dump };
-  }, (u) => `${mib(u.dump.bytes)}, sha256 ${u.dump.sha256.slice(0, 12)}…`);
-  rec.report.dumps.push({ name: 'updated', ...updated.dump });
+  let inventory: Migrated;
+  let dump: DumpResult & { ms: number };
+  if (m.oneActivityPerStep) {
+    inventory = await rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the updated database', ctx, 'work', before, m.targetVersions), () =>
+      `all rows kept; archive ${reached(m)}`,
+    );
+    const tableBytes = inventory.inventory.tableBytes;
+    dump = await rec.step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, () => run(transfer.dump, 'dump the updated database', ctx, 'work', 'updated', tableBytes), (d) =>
+      `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
+    );
+  } else ({ inventory, dump } = await legacyDumpUpdated(m));
+  rec.report.dumps.push({ name: 'updated', ...dump });
   await rec.step('stopWork', 'stop the 9.6 working server', () => run(control.stopServer, 'stop the working server', ctx, 'work'));
 
   discardOnRollback(m, 'new');
   await rec.step('startNew', `PostgreSQL 15 on ${plan.layout.new}`, () => run(control.startServer, 'start the new PostgreSQL 15 server', ctx, 'new'));
-  await rec.step('restoreNew', 'into an empty pacsdb, replica role, one transaction', () => run(transfer.restore, 'restore into PostgreSQL 15', ctx, 'new', updated.dump), (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
-  return rec.step('verifyNew', 'every table against the updated database', () => run(transfer.verify, 'verify the new database', ctx, 'new', updated.inventory, m.targetVersions), () =>
+  await rec.step('restoreNew', 'into an empty pacsdb, replica role, one transaction', async () => {
+    const restored = await run(transfer.restore, 'restore into PostgreSQL 15', ctx, 'new', dump);
+    rec.report.databases = [...(rec.report.databases ?? []), { role: 'new', ...restored.created }];
+    return restored;
+  }, (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
+  return rec.step('verifyNew', 'every table against the updated database', () => run(transfer.verify, 'verify the new database', ctx, 'new', inventory, m.targetVersions), () =>
     `all tables equal; archive ${reached(m)}`,
   );
 }

@@ -22,6 +22,7 @@ export type { MigrationInput } from '../config/input.js';
 export async function migrateDcm4che(input: MigrationInput): Promise<MigrationReport> {
   // Runs recorded before the input carried its schema version were completed by the worker.
   const checked = wf.patched('explicit-input') ? checkInput(input) : checkUnversionedInput(input);
+  const oneActivityPerStep = wf.patched('one-activity-per-step');
   if (!checked.ok) {
     throw ApplicationFailure.nonRetryable(`the workflow input is not a valid configuration: ${checked.problems.join('; ')}; nothing was changed`, 'InvalidInput');
   }
@@ -69,7 +70,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     report.versions.alreadyPresent = before.appliedVersions;
     wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: before.appliedVersions.at(-1) ?? '5.26' }]);
     const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
-    const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)] };
+    const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep };
 
     const after = await (config.mode === 'fast' ? fastPath(migration) : guidePath(migration));
     report.tablesAfter = after.inventory.tables;

@@ -5,7 +5,7 @@ import type { Plan } from '../activities/preflight.js';
 import type { ServerRole } from '../config/layout.js';
 import type { MigrationConfig } from '../config/schema.js';
 import type { UpdateScript } from '../plan/scripts.js';
-import { SA_ARCHIVE_VERSION } from '../shared.js';
+import { SA_ARCHIVE_VERSION, type StepName } from '../shared.js';
 import * as wf from '@temporalio/workflow';
 import { duration } from '../format.js';
 import { run, type Acts } from './activities.js';
@@ -25,6 +25,8 @@ export interface Migration {
   pending: UpdateScript[];
   /** Every archive version the migrated database must carry. */
   targetVersions: string[];
+  /** Each step one activity; false only on replay of runs recorded before (see legacy-steps.ts). */
+  oneActivityPerStep: boolean;
 }
 
 /** The database a path hands over: verified, stopped, ready for the swap. */
@@ -59,6 +61,11 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
     },
     () => `${rec.report.scripts.map((s) => `${s.version} ${duration(s.ms)}`).join(', ') || 'nothing to apply'}`,
   );
+}
+
+/** Records the steps of the other mode as skipped, so that every run accounts for every step. */
+export function skipAll(m: Migration, names: StepName[], why: string): void {
+  for (const name of names) m.rec.skip(name, why);
 }
 
 /** The archive version the migrated database reaches. */

@@ -20,6 +20,7 @@ import type { UpdateScript } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN, inRange } from '../../src/plan/versions.js';
 import type { Fingerprint, Inventory } from '../../src/postgres/inventory.js';
 import type { CreatedDatabase, DumpResult } from '../../src/postgres/transfer.js';
+import { compareUpdated } from '../../src/verification/compare.js';
 import type { DriftReport } from '../../src/verification/drift.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { activityKey } from './faults.js';
@@ -422,6 +423,16 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         const missing = targetVersions.filter((v) => !actual.appliedVersions.includes(v));
         if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
         if (problems.length > 0) throw fatal('VerificationFailed', `the ${role} database does not match: ${problems.join('; ')}`);
+        return actual;
+      });
+    },
+
+    /** After the updates: the real compareUpdated on the model's inventories. */
+    async verifyUpdated(ctx: RunContext, role: ServerRole, before: InventoryResult, targetVersions: string[]): Promise<InventoryResult> {
+      return run('verifyUpdated', [ctx, role, before, targetVersions], () => {
+        const actual = inventoryOf(ctx, role);
+        const problems = compareUpdated(before, actual, targetVersions);
+        if (problems.length > 0) throw fatal('VerificationFailed', `the updated ${role} database does not match: ${problems.join('; ')}`);
         return actual;
       });
     },

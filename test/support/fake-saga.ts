@@ -31,6 +31,7 @@ export function flow(mode: Mode, cluster: boolean): FlowItem[] {
       s('restoreWork', 'restore:work'),
       s('verifyWork', 'verify:work'),
       s('applyUpdates', 'applyUpdate:5.30'),
+      s('verifyUpdated', 'verifyUpdated:work'),
       s('dumpUpdated', 'dump:work'),
       s('stopWork', 'stopServer:work'),
       undo('discardServer:new'),
@@ -41,11 +42,13 @@ export function flow(mode: Mode, cluster: boolean): FlowItem[] {
   } else {
     items.push(
       undo('discardServer:new'),
-      s('startNew', 'prepareBulkLoad'),
-      s('restoreNew', 'streamOriginalToNew'),
+      s('prepareBulkLoad', 'prepareBulkLoad'),
+      s('streamOriginalToNew', 'streamOriginalToNew'),
+      s('verifyLoad', 'verify:new'),
       s('stopOriginal', 'stopServer:original'),
       s('applyUpdates', 'applyUpdate:5.30'),
-      s('verifyNew', 'restoreDurability'),
+      s('restoreDurability', 'restoreDurability'),
+      s('verifyUpdated', 'verifyUpdated:new'),
     );
   }
   items.push(s('schemaDrift', 'schemaDrift'), s('stopNew', 'stopServer:new'), s('awaitApproval', 'gate'), undo('unswap'), s('swap', 'swap'), s('removeWork', 'removeWork'));

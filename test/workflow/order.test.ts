@@ -31,15 +31,15 @@ function expectedCalls(mode: 'guide' | 'fast', cluster: boolean, ldapCount = 0, 
           'restore:work',
           'verify:work',
           ...updates(from),
-          'inventory:work',
+          'verifyUpdated:work',
           'dump:work',
           'stopServer:work',
           'startServer:new',
           'restore:new',
           'verify:new',
         ]
-      : ['prepareBulkLoad', 'streamOriginalToNew', 'verify:new', 'stopServer:original', ...updates(from), 'restoreDurability', 'inventory:new'];
-  const tail = ['stopServer:new', 'swap', 'removeWork', ...(cluster ? ['redeploy', 'ldapPlan', ...ldapCommands(ldapCount), 'restartPods'] : []), 'writeReport'];
+      : ['prepareBulkLoad', 'streamOriginalToNew', 'verify:new', 'stopServer:original', ...updates(from), 'restoreDurability', 'verifyUpdated:new'];
+  const tail = ['schemaDrift', 'stopServer:new', 'swap', 'removeWork', ...(cluster ? ['redeploy', 'ldapPlan', ...ldapCommands(ldapCount), 'restartPods'] : []), 'writeReport'];
   return [...head, ...middle, ...tail];
 }
 
