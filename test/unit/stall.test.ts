@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps, RunContext } from '../../src/activities/context.js';
@@ -17,6 +18,7 @@ import { createLogger } from '../../src/log.js';
 import { isWorking, type SessionState } from '../../src/postgres/liveness.js';
 import type { ContainerRuntime, ExecIO } from '../../src/runtime/port.js';
 import type { StepProgress } from '../../src/shared.js';
+import { NEW_POSTGRES_BIN_DIR, startTestCluster, type TestCluster } from '../support/pg-binaries.js';
 
 const T0 = 1_000_000;
 const bytes = (done: number): StepProgress => ({ step: 'dumpOriginal', unit: 'bytes', total: 5000, done });
@@ -85,12 +87,25 @@ test('a sample that fails is not movement, and says why', async () => {
   }
 });
 
-/** A runtime whose servers start at once and whose tools run `exec`. */
+// The dump reads the source database's encoding and settings first: a real, empty pacsdb serves that.
+let server: TestCluster | undefined;
+before(async () => {
+  server = await startTestCluster({ binDir: NEW_POSTGRES_BIN_DIR, password: 'x' });
+  const client = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, password: 'x', database: 'postgres' });
+  await client.connect();
+  await client.query('CREATE DATABASE pacsdb');
+  await client.end();
+});
+after(async () => {
+  await server?.stop();
+});
+
+/** A runtime whose servers start at once (the test cluster) and whose tools run `exec`. */
 function fakeRuntime(exec: ContainerRuntime['exec']): ContainerRuntime {
   return {
     kind: 'local',
     preflight: async () => undefined,
-    start: async () => ({ host: '/nonexistent', port: 5432 }),
+    start: async () => ({ host: server!.socketDir, port: server!.port }),
     exec,
     stop: async () => undefined,
     remove: async () => undefined,
@@ -105,7 +120,7 @@ async function dumpWith(exec: ContainerRuntime['exec'], raw: { stallSeconds?: nu
     const config = parseConfig({
       node: 'stall',
       paths: { dataDir: path.join(dir, 'postgres-dcm4che'), fastDataDir: dir, backupDir: path.join(dir, 'backup'), scriptsDir: dir },
-      database: { password: { env: 'UNUSED' } },
+      database: { user: server!.user, password: { env: 'UNUSED' } },
       runtime: { kind: 'local', old: { binDir: '/usr/bin' }, new: { binDir: '/usr/bin' }, clientBinDir: '/usr/bin', stateDir: path.join(dir, 'state') },
       ...raw,
     });
