@@ -3,10 +3,9 @@ import type { DatabaseLocale, Fingerprint } from '../postgres/inventory.js';
 import { describeSetting } from '../verification/compare.js';
 import type { CreatedDatabase } from '../postgres/transfer.js';
 import type { MigrationReport } from './types.js';
-import { duration as secs, mib } from '../format.js';
+import { renderAttempts } from './attempts.js';
+import { cell, duration as secs, mib } from '../format.js';
 import { describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
-
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** An inventory taken at verification 'counts' carries no checksums. */
 function compareContent(before: Fingerprint, after: Fingerprint, same: string, differs: string): string {
@@ -105,6 +104,7 @@ export function renderMarkdown(r: MigrationReport): string {
     for (const u of r.rollback.notUndone) out.push(`- NOT undone: ${u}`);
     out.push('');
   }
+  if (r.attempts) out.push(...renderAttempts(r.attempts));
   return out.join('\n');
 }
 

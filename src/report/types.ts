@@ -1,4 +1,5 @@
 // The migration report: assembled by the workflow, written by an activity, read by people.
+import type { Attempt } from '../attempt-journal.js';
 import type { Fingerprint } from '../postgres/inventory.js';
 import type { CreatedDatabase, SourceDatabase } from '../postgres/transfer.js';
 import type { Approval, StepName } from '../shared.js';
@@ -42,4 +43,6 @@ export interface MigrationReport {
   reloads?: string[];
   rollback?: { reason: string; undone: string[]; notUndone: string[] };
   failure?: string;
+  /** Every attempt of every activity of the run, from the attempts journal (added by writeReport). */
+  attempts?: Attempt[];
 }
