@@ -3,7 +3,7 @@ import type { DatabaseLocale, Fingerprint } from '../postgres/inventory.js';
 import { describeSetting } from '../verification/compare.js';
 import type { CreatedDatabase } from '../postgres/transfer.js';
 import type { MigrationReport } from './types.js';
-import { renderAttempts } from './attempts.js';
+import { attemptOutcome, renderAttempts } from './attempts.js';
 import { cell, duration as secs, mib } from '../format.js';
 import { describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
 
@@ -80,7 +80,12 @@ export function renderMarkdown(r: MigrationReport): string {
   }
   if (r.scripts.length > 0) {
     out.push('## Update scripts', '', '| version | outcome | took | sha256 |', '|---|---|---:|---|');
-    for (const s of r.scripts) out.push(`| ${s.version} | ${s.outcome} | ${secs(s.ms)} | \`${s.sha256}\` |`);
+    for (const s of r.scripts) {
+      // Found committed by an earlier attempt: its time is known only when that attempt ended.
+      const took = s.outcome === 'applied' || (s.committedBy && s.committedBy.outcome !== 'lost') ? secs(s.ms) : 'unknown';
+      const outcome = s.committedBy ? `committed by attempt ${s.committedBy.attempt} on ${s.committedBy.worker.identity} — ${attemptOutcome(s.committedBy)}` : s.outcome;
+      out.push(`| ${s.version} | ${cell(outcome)} | ${took} | \`${s.sha256}\` |`);
+    }
     out.push('');
   }
   if (r.ldap.length > 0) {

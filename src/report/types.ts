@@ -33,7 +33,8 @@ export interface MigrationReport {
   dumps: { name: string; file: string; bytes: number; sha256: string; ms: number; source?: SourceDatabase }[];
   /** How each restore created its database: the original's encoding and locale, or what it used instead, and the settings set again. */
   databases?: ({ role: 'work' | 'new' } & CreatedDatabase)[];
-  scripts: { version: string; sha256: string; ms: number; outcome: string }[];
+  /** committedBy: the earlier attempt that committed a script its retry found applied. */
+  scripts: { version: string; sha256: string; ms: number; outcome: string; committedBy?: Attempt }[];
   ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];
   /** LDIF files of the ldap image that its update-data never applies (apply by hand where used). */
   ldapNeverApplied?: string[];

@@ -1,5 +1,7 @@
 // A worker process that SIGKILLs itself shortly after the activity named by KM_KILL_AT has
 // started (KM_KILL_AFTER_MS later): a crash in the middle of that step, as a power cut would be.
+// KM_KILL_AFTER_MS=done: the crash comes once the activity has done its work, before its result
+// is reported (a committed update script whose attempt is lost).
 // KM_WORKFLOW_BUNDLE names the test run's cached workflow bundle (no bundling per process).
 import { readFileSync } from 'node:fs';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -9,7 +11,7 @@ import { activityKey } from './faults.js';
 
 const [node] = process.argv.slice(2) as [string];
 const killAt = process.env.KM_KILL_AT!;
-const afterMs = Number(process.env.KM_KILL_AFTER_MS ?? '50');
+const after = process.env.KM_KILL_AFTER_MS ?? '50';
 const bundle = JSON.parse(readFileSync(process.env.KM_WORKFLOW_BUNDLE!, 'utf8')) as WorkflowBundleWithSourceMap;
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
 const worker = await createMigrationWorker({
@@ -22,9 +24,15 @@ const worker = await createMigrationWorker({
     activity: [
       (ctx) => ({
         inbound: {
-          execute(input, next) {
-            if (activityKey(ctx.info.activityType, input.args) === killAt) setTimeout(() => process.kill(process.pid, 'SIGKILL'), afterMs);
-            return next(input);
+          async execute(input, next) {
+            if (activityKey(ctx.info.activityType, input.args) !== killAt) return next(input);
+            if (after !== 'done') {
+              setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(after));
+              return next(input);
+            }
+            await next(input);
+            process.kill(process.pid, 'SIGKILL');
+            throw new Error('unreachable: the worker is killed');
           },
         },
       }),

@@ -14,11 +14,12 @@ import { DefaultLogger } from '@temporalio/worker';
 import { pino } from 'pino';
 import { createReportActivities } from '../../src/activities/report.js';
 import { stepOf } from '../../src/activities/steps.js';
-import { appendToJournal } from '../../src/attempt-journal.js';
+import { appendToJournal, type Attempt } from '../../src/attempt-journal.js';
 import { layoutFor } from '../../src/config/layout.js';
 import { parseConfig } from '../../src/config/load.js';
 import { realDeps } from '../../src/deps.js';
 import type { MigrationReport } from '../../src/report/types.js';
+import { renderMarkdown } from '../../src/report/render.js';
 import { activityLogging } from '../../src/worker-logging.js';
 
 const RUN = 'run-under-test';
@@ -130,6 +131,23 @@ test('a journal that cannot be written does not fail the activity; a call withou
   assert.equal(await fine.attempt({ activityType: 'preflight', activityId: '1' }, async () => 'other', { runTag: 'no config' }).done, 'other');
   assert.deepEqual(fine.warnings, []);
   assert.deepEqual(await fs.readdir(path.join(fine.dir, 'backup')), [], 'no journal');
+});
+
+test('a script that a lost attempt committed: the report names that attempt and does not invent its time', () => {
+  const lost: Attempt = {
+    step: 'applyUpdates', activityType: 'applyUpdate', subject: '5.32', activityId: '20', attempt: 1,
+    worker: { host: 'node-a', pid: 4242, identity: '4242@node-a' }, startedAt: '2025-01-01T10:00:00.000Z', outcome: 'lost', error: 'the worker process 4242 on node-a ended during it',
+  };
+  const md = renderMarkdown({
+    node: 'n', workflowId: 'wf', runId: RUN, runTag: 't', startedAt: '2025-01-01T09:00:00.000Z', outcome: 'completed',
+    versions: { from: '5.26', to: '5.32', alreadyPresent: [], applied: ['5.31', '5.32'] }, steps: [], dumps: [], ldap: [],
+    scripts: [
+      { version: '5.31', sha256: 'aa', ms: 1500, outcome: 'applied' },
+      { version: '5.32', sha256: 'bb', ms: 0, outcome: 'committed by an earlier attempt (lost)', committedBy: lost },
+    ],
+  });
+  assert.match(md, /\| 5\.31 \| applied \| 1\.5 s \| `aa` \|/);
+  assert.match(md, /\| 5\.32 \| committed by attempt 1 on 4242@node-a — lost: the worker process 4242 on node-a ended during it \| unknown \| `bb` \|/);
 });
 
 test('an activity call is journalled under its step: by its role, and by the mode for the verification of the new server', async () => {
