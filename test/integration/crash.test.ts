@@ -24,7 +24,8 @@ after(async () => {
 
 /**
  * Where each worker dies, in the order the migration reaches them, and how long after the step
- * began ('done': once the step has done its work, before its result reaches Temporal).
+ * began ('done', or a step that ends sooner: once it has done its work, before its result reaches
+ * Temporal).
  */
 const KILLS = [['dump:original', 100], ['restore:work', 300], ['applyUpdate:5.31', 'done'], ['applyUpdate:5.32', 60], ['swap', 0]] as const;
 

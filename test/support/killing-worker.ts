@@ -1,7 +1,8 @@
 // A worker process that SIGKILLs itself shortly after the activity named by KM_KILL_AT has
 // started (KM_KILL_AFTER_MS later): a crash in the middle of that step, as a power cut would be.
-// KM_KILL_AFTER_MS=done: the crash comes once the activity has done its work, before its result
-// is reported (a committed update script whose attempt is lost).
+// An activity that ends sooner is killed as it ends, before its result is reported, so the crash
+// always lands inside it; KM_KILL_AFTER_MS=done asks for that moment (a committed update script
+// whose attempt is lost).
 // KM_WORKFLOW_BUNDLE names the test run's cached workflow bundle (no bundling per process).
 import { readFileSync } from 'node:fs';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -26,12 +27,13 @@ const worker = await createMigrationWorker({
         inbound: {
           async execute(input, next) {
             if (activityKey(ctx.info.activityType, input.args) !== killAt) return next(input);
-            if (after !== 'done') {
-              setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(after));
-              return next(input);
+            const kill = () => process.kill(process.pid, 'SIGKILL');
+            if (after !== 'done') setTimeout(kill, Number(after));
+            try {
+              await next(input);
+            } finally {
+              kill();
             }
-            await next(input);
-            process.kill(process.pid, 'SIGKILL');
             throw new Error('unreachable: the worker is killed');
           },
         },
