@@ -16,3 +16,6 @@ export function duration(ms: number): string {
   const whole = Math.round(ms / 1000);
   return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
+
+/** Text as one Markdown table cell: no column breaks, no line breaks. */
+export const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -1,5 +1,6 @@
 // Building the node's worker: the workflow bundle plus activities bound to real adapters.
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -55,12 +56,15 @@ export interface MigrationWorkerOptions {
 /** Everything of the node's worker but its activities' dependencies: the tests run these options with fake activities. */
 export async function migrationWorkerOptions(opts: Omit<MigrationWorkerOptions, 'deps'>): Promise<Omit<WorkerOptions, 'activities'>> {
   const prebuilt = opts.workflowBundle ? undefined : await fs.access(prebuiltBundlePath).then(() => ({ codePath: prebuiltBundlePath }), () => undefined);
+  // The SDK's default, set here so that the attempts journal names the worker as Temporal does.
+  const identity = `${process.pid}@${os.hostname()}`;
   return {
     connection: opts.connection,
     namespace: opts.namespace,
+    identity,
     taskQueue: taskQueueFor(opts.node),
     ...(opts.workflowBundle || prebuilt ? { workflowBundle: opts.workflowBundle ?? prebuilt } : { workflowsPath }),
-    interceptors: { ...opts.interceptors, activity: [activityLogging(opts.log, opts.node), ...(opts.interceptors?.activity ?? [])] },
+    interceptors: { ...opts.interceptors, activity: [activityLogging(opts.log, opts.node, identity), ...(opts.interceptors?.activity ?? [])] },
     // Heartbeat details carry the progress that `watch` shows: the SDK would otherwise send them
     // only every 80 % of the heartbeat timeout (48 s by default).
     maxHeartbeatThrottleInterval: '2 seconds',

@@ -24,6 +24,15 @@ export interface RunContext {
   runTag: string;
 }
 
+/** The run an activity call belongs to: its first argument, when it is a RunContext. */
+export function runContextOf(args: unknown[]): RunContext | undefined {
+  const ctx = args[0] as Partial<RunContext> | undefined;
+  const paths = ctx?.config?.paths as Partial<RunContext['config']['paths']> | undefined;
+  if (typeof ctx?.runTag !== 'string' || typeof ctx.config?.node !== 'string') return undefined;
+  if (typeof paths?.dataDir !== 'string' || typeof paths.fastDataDir !== 'string' || typeof paths.backupDir !== 'string') return undefined;
+  return ctx as RunContext;
+}
+
 export interface Env {
   config: MigrationConfig;
   layout: Layout;

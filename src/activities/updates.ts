@@ -1,5 +1,8 @@
 // One vendor update script, applied atomically: all of it or none, never twice.
 import { createReadStream } from 'node:fs';
+import { Context } from '@temporalio/activity';
+import type { Logger } from 'pino';
+import { appendToJournal, attemptKeyOf, attemptsOf, readJournal, type Attempt, type AttemptKey } from '../attempt-journal.js';
 import { withClient, endStraySessions } from '../postgres/client.js';
 import { VERSION_PROBES } from '../plan/probes.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from '../postgres/transaction.js';
@@ -13,9 +16,15 @@ import { assertLoadIntact } from './fast.js';
 export interface ScriptResult {
   version: string;
   sha256: string;
+  /** 0 when an earlier attempt committed it and its time is unknown (that attempt was lost). */
   ms: number;
-  /** found-applied: an earlier attempt of this step committed it (the workflow only asks for pending versions). */
-  outcome: 'applied' | 'found-applied';
+  /**
+   * committed by an earlier attempt: a retry found the script applied (the workflow asks only for
+   * pending versions); the attempt that ran it failed after the commit, or was lost (its worker died).
+   */
+  outcome: 'applied' | 'committed by an earlier attempt' | 'committed by an earlier attempt (lost)';
+  /** That attempt, as the attempts journal tells it (absent when the journal does not). */
+  committedBy?: Attempt;
 }
 
 /** psql's exit status when a statement failed under ON_ERROR_STOP (2 is a lost connection). */
@@ -36,13 +45,17 @@ export function createUpdateActivities(deps: ActivityDeps) {
           await endStraySessions(client, env.credentials.name, 'kaapana-migrate-update');
           return Boolean((await client.query<{ applied: boolean }>(probe.sql)).rows[0]?.applied);
         });
-      if (await isApplied()) return { version: script.version, sha256: script.sha256, ms: 0, outcome: 'found-applied' };
+      const attempt = attemptKeyOf(Context.current().info);
+      const file = `update-${script.version}-psql.sql`;
+      if (await isApplied()) return committedEarlier(script, file, await scriptAttempt(env.layout.attempts, attempt, file, deps.log));
 
+      // Tells a retry that finds the script committed which attempt ran it.
+      if (attempt) await appendToJournal(env.layout.attempts, { ...attempt, event: 'note', at: new Date().toISOString(), note: runsScript(file) }, deps.log);
       const started = Date.now();
       const m = meter();
       const appName = `kaapana-migrate-update-${script.version}`;
       // The script's bytes are all sent at once: its session's work is what moves.
-      const result = await withProgress({ step: 'applyUpdates', detail: `update-${script.version}-psql.sql` }, (progress) =>
+      const result = await withProgress({ step: 'applyUpdates', detail: file }, (progress) =>
         env.runtime.exec(env.layout.serverName[role], PSQL_FROM_STDIN, {
           stdin: inOneTransaction(createReadStream(script.file).pipe(m.stream), {
             // The restore set the original's role and database settings again: a statement_timeout
@@ -59,7 +72,6 @@ export function createUpdateActivities(deps: ActivityDeps) {
         }),
         { endpoint, credentials: env.credentials, appName },
       );
-      const file = `update-${script.version}-psql.sql`;
       if (result.exitCode === PSQL_SCRIPT_ERROR) {
         throw fatal('ScriptFailed', `${file} failed and was rolled back (nothing of it applied): ${lastLines(result.stderr)}`);
       }
@@ -67,6 +79,39 @@ export function createUpdateActivities(deps: ActivityDeps) {
       if (!(await isApplied())) throw fatal('ProbeMismatch', `${file} ran without error but the schema does not show version ${script.version}: is it the vendor's script?`);
       return { version: script.version, sha256: script.sha256, ms: Date.now() - started, outcome: 'applied' };
     },
+  };
+}
+
+const runsScript = (file: string) => `running ${file}`;
+
+/**
+ * The last earlier attempt of this call that ran the script: the one that committed it, since every
+ * attempt probes first and an attempt after the commit finds it applied without running it.
+ */
+async function scriptAttempt(journal: string, self: AttemptKey | undefined, file: string, log: Logger): Promise<Attempt | undefined> {
+  if (!self) return undefined;
+  try {
+    const attempts = attemptsOf(await readJournal(journal), { workflowRunId: self.workflowRunId, reader: self });
+    return attempts
+      .filter((a) => a.activityId === self.activityId && a.attempt < self.attempt && a.notes?.some((n) => n.note === runsScript(file)))
+      .sort((a, b) => a.attempt - b.attempt)
+      .at(-1);
+  } catch (err) {
+    log.warn({ journal, error: (err as Error).message }, 'attempts journal not read');
+    return undefined;
+  }
+}
+
+/** Found committed: the time is the committing attempt's, from running the script to its end, when it ended. */
+function committedEarlier(script: UpdateScript, file: string, by: Attempt | undefined): ScriptResult {
+  const ran = by?.notes?.find((n) => n.note === runsScript(file));
+  const ms = by?.ms !== undefined && ran ? Math.max(0, Date.parse(by.startedAt) + by.ms - Date.parse(ran.at)) : 0;
+  return {
+    version: script.version,
+    sha256: script.sha256,
+    ms,
+    outcome: by?.outcome === 'lost' ? 'committed by an earlier attempt (lost)' : 'committed by an earlier attempt',
+    ...(by ? { committedBy: by } : {}),
   };
 }
 

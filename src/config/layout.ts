@@ -25,6 +25,8 @@ export interface Layout {
   report: { markdown: string; json: string };
   /** Every difference between the migrated and a fresh schema, classified. */
   drift: string;
+  /** One JSON line per activity attempt's start and end, appended by the workers (attempt-journal.ts). */
+  attempts: string;
   dataDirOf: Record<ServerRole, string>;
   serverName: Record<ServerRole, string>;
 }
@@ -45,6 +47,7 @@ export function layoutFor(config: MigrationConfig, runTag: string): Layout {
     dumps: { original: path.join(runDir, 'pacsdb-original.sql'), updated: path.join(runDir, 'pacsdb-updated.sql') },
     report: { markdown: path.join(runDir, 'report.md'), json: path.join(runDir, 'report.json') },
     drift: path.join(runDir, 'schema-drift.json'),
+    attempts: path.join(runDir, 'attempts.jsonl'),
     dataDirOf: { original, work, new: migrated, scratch },
     serverName: {
       original: `kaapana-migrate-${config.node}-original`,

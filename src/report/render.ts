@@ -3,10 +3,9 @@ import type { DatabaseLocale, Fingerprint } from '../postgres/inventory.js';
 import { describeSetting } from '../verification/compare.js';
 import type { CreatedDatabase } from '../postgres/transfer.js';
 import type { MigrationReport } from './types.js';
-import { duration as secs, mib } from '../format.js';
+import { attemptOutcome, renderAttempts } from './attempts.js';
+import { cell, duration as secs, mib } from '../format.js';
 import { describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
-
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** An inventory taken at verification 'counts' carries no checksums. */
 function compareContent(before: Fingerprint, after: Fingerprint, same: string, differs: string): string {
@@ -81,7 +80,12 @@ export function renderMarkdown(r: MigrationReport): string {
   }
   if (r.scripts.length > 0) {
     out.push('## Update scripts', '', '| version | outcome | took | sha256 |', '|---|---|---:|---|');
-    for (const s of r.scripts) out.push(`| ${s.version} | ${s.outcome} | ${secs(s.ms)} | \`${s.sha256}\` |`);
+    for (const s of r.scripts) {
+      // Found committed by an earlier attempt: its time is known only when that attempt ended.
+      const took = s.outcome === 'applied' || (s.committedBy && s.committedBy.outcome !== 'lost') ? secs(s.ms) : 'unknown';
+      const outcome = s.committedBy ? `committed by attempt ${s.committedBy.attempt} on ${s.committedBy.worker.identity} — ${attemptOutcome(s.committedBy)}` : s.outcome;
+      out.push(`| ${s.version} | ${cell(outcome)} | ${took} | \`${s.sha256}\` |`);
+    }
     out.push('');
   }
   if (r.ldap.length > 0) {
@@ -105,6 +109,7 @@ export function renderMarkdown(r: MigrationReport): string {
     for (const u of r.rollback.notUndone) out.push(`- NOT undone: ${u}`);
     out.push('');
   }
+  if (r.attempts) out.push(...renderAttempts(r.attempts));
   return out.join('\n');
 }
 

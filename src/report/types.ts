@@ -1,4 +1,5 @@
 // The migration report: assembled by the workflow, written by an activity, read by people.
+import type { Attempt } from '../attempt-journal.js';
 import type { Fingerprint } from '../postgres/inventory.js';
 import type { CreatedDatabase, SourceDatabase } from '../postgres/transfer.js';
 import type { Approval, StepName } from '../shared.js';
@@ -32,7 +33,8 @@ export interface MigrationReport {
   dumps: { name: string; file: string; bytes: number; sha256: string; ms: number; source?: SourceDatabase }[];
   /** How each restore created its database: the original's encoding and locale, or what it used instead, and the settings set again. */
   databases?: ({ role: 'work' | 'new' } & CreatedDatabase)[];
-  scripts: { version: string; sha256: string; ms: number; outcome: string }[];
+  /** committedBy: the earlier attempt that committed a script its retry found applied. */
+  scripts: { version: string; sha256: string; ms: number; outcome: string; committedBy?: Attempt }[];
   ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];
   /** LDIF files of the ldap image that its update-data never applies (apply by hand where used). */
   ldapNeverApplied?: string[];
@@ -42,4 +44,6 @@ export interface MigrationReport {
   reloads?: string[];
   rollback?: { reason: string; undone: string[]; notUndone: string[] };
   failure?: string;
+  /** Every attempt of every activity of the run, from the attempts journal (added by writeReport). */
+  attempts?: Attempt[];
 }

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -90,8 +91,27 @@ test('every activity failing once after its effect: retries absorb it, result as
   assert.equal(report.outcome, 'completed');
   for (const key of ['dump:original', 'restore:work', 'applyUpdate:5.32', 'restore:new', 'swap', 'removeWork']) assert.ok(seen.includes(key), `${key} was faulted`);
   assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
-  assert.ok(report.scripts.every((s) => s.outcome === 'found-applied'), 'every script committed once, found applied by its retry');
   const layout = layoutFor(node.config, report.runTag);
+  // The written report holds every attempt: the failed first ones with their error, and which worker ran each.
+  const written = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
+  const worker = { host: os.hostname(), pid: process.pid, identity: `${process.pid}@${os.hostname()}` };
+  const tries = (type: string, subject?: string) =>
+    written.attempts?.filter((a) => a.activityType === type && a.subject === subject).map((a) => ({ attempt: a.attempt, outcome: a.outcome, error: a.error, failureType: a.failureType, worker: a.worker }));
+  for (const [type, subject] of [['applyUpdate', '5.32'], ['dump', 'original'], ['restore', 'work'], ['swap', undefined]] as const) {
+    assert.deepEqual(tries(type, subject), [
+      { attempt: 1, outcome: 'failed', error: `injected transient fault after ${type}`, failureType: 'InjectedTransient', worker },
+      { attempt: 2, outcome: 'completed', error: undefined, failureType: undefined, worker },
+    ], `${type} ${subject ?? ''}`);
+  }
+  // Every script committed once, by the first attempt, and found applied by its retry.
+  for (const s of report.scripts) {
+    assert.equal(s.outcome, 'committed by an earlier attempt', s.version);
+    assert.deepEqual({ attempt: s.committedBy?.attempt, outcome: s.committedBy?.outcome, worker: s.committedBy?.worker }, { attempt: 1, outcome: 'failed', worker }, s.version);
+  }
+  const md = await fs.readFile(layout.report.markdown, 'utf8');
+  const pid = `${process.pid}@${os.hostname()}`.replace(/\./g, '\\.');
+  assert.match(md, new RegExp(`\\| applyUpdates \\| applyUpdate 5\\.32 \\| 1 \\| ${pid} \\| [^|]+ \\| [\\d.]+ s \\| failed \\(InjectedTransient\\): injected transient fault after applyUpdate \\|`));
+  assert.match(md, new RegExp(`\\| 5\\.32 \\| committed by attempt 1 on ${pid} — failed \\(InjectedTransient\\): injected transient fault after applyUpdate \\| [\\d.]+ s \\|`));
   const migrated = await fingerprint(node, layout.original, 'new');
   for (const [table, facts] of Object.entries(original.inventory.tables)) assert.equal(migrated.inventory.tables[table]?.count, facts.count, table);
   assert.deepEqual(migrated.inventory.guide, original.inventory.guide);

@@ -1,5 +1,5 @@
-// Secrets and hostile names: the password appears in no history, log or report, and paths full
-// of shell syntax reach no shell.
+// Secrets and hostile names: the password appears in no history, log, report or attempts
+// journal, and paths full of shell syntax reach no shell.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -48,7 +48,10 @@ test('no password in history, logs or report; a hostile directory name is only e
     assert.ok(!history.includes(node.password), 'the password is not in the workflow history');
     assert.ok(logs.length > 0 && !logs.includes(node.password), 'the password is not in the worker log');
     const layout = layoutFor(node.config, report.runTag);
-    for (const file of [layout.report.json, layout.report.markdown]) assert.ok(!(await fs.readFile(file, 'utf8')).includes(node.password), file);
+    for (const file of [layout.report.json, layout.report.markdown, layout.attempts]) {
+      const text = await fs.readFile(file, 'utf8');
+      assert.ok(text.length > 0 && !text.includes(node.password), file);
+    }
     for (const where of [process.cwd(), base, dir, node.config.runtime.stateDir]) {
       assert.ok(!(await exists(path.join(where, 'pwned'))), `no shell ran the directory name (in ${where})`);
     }

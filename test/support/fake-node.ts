@@ -409,7 +409,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         if (!ARCHIVE_UPDATE_CHAIN.includes(script.version as (typeof ARCHIVE_UPDATE_CHAIN)[number])) throw fatal('UnknownVersion', `no schema probe for archive version ${script.version}`);
         ensure(ctx, role);
         const content = model.dirs.get(dirOf(ctx, role))!;
-        if (content.versions.includes(script.version)) return { version: script.version, sha256: script.sha256, ms: 0, outcome: 'found-applied' as const };
+        if (content.versions.includes(script.version)) return { version: script.version, sha256: script.sha256, ms: 0, outcome: 'committed by an earlier attempt' as const };
         content.versions.push(script.version);
         return { version: script.version, sha256: script.sha256, ms: 3, outcome: 'applied' as const };
       });

@@ -1,5 +1,8 @@
 // A worker process that SIGKILLs itself shortly after the activity named by KM_KILL_AT has
 // started (KM_KILL_AFTER_MS later): a crash in the middle of that step, as a power cut would be.
+// An activity that ends sooner is killed as it ends, before its result is reported, so the crash
+// always lands inside it; KM_KILL_AFTER_MS=done asks for that moment (a committed update script
+// whose attempt is lost).
 // KM_WORKFLOW_BUNDLE names the test run's cached workflow bundle (no bundling per process).
 import { readFileSync } from 'node:fs';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -9,7 +12,7 @@ import { activityKey } from './faults.js';
 
 const [node] = process.argv.slice(2) as [string];
 const killAt = process.env.KM_KILL_AT!;
-const afterMs = Number(process.env.KM_KILL_AFTER_MS ?? '50');
+const after = process.env.KM_KILL_AFTER_MS ?? '50';
 const bundle = JSON.parse(readFileSync(process.env.KM_WORKFLOW_BUNDLE!, 'utf8')) as WorkflowBundleWithSourceMap;
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
 const worker = await createMigrationWorker({
@@ -22,9 +25,16 @@ const worker = await createMigrationWorker({
     activity: [
       (ctx) => ({
         inbound: {
-          execute(input, next) {
-            if (activityKey(ctx.info.activityType, input.args) === killAt) setTimeout(() => process.kill(process.pid, 'SIGKILL'), afterMs);
-            return next(input);
+          async execute(input, next) {
+            if (activityKey(ctx.info.activityType, input.args) !== killAt) return next(input);
+            const kill = () => process.kill(process.pid, 'SIGKILL');
+            if (after !== 'done') setTimeout(kill, Number(after));
+            try {
+              await next(input);
+            } finally {
+              kill();
+            }
+            throw new Error('unreachable: the worker is killed');
           },
         },
       }),

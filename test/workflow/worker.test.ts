@@ -1,12 +1,18 @@
 // The node's worker as deployed (its options, interceptors and heartbeat throttling) with fake
-// activities: it logs each activity's start and end, and progress heartbeats reach the server
-// while a long step runs (the watch's lines and bars come from them).
+// activities: it logs each activity's start and end (and journals them in the run's directory),
+// and progress heartbeats reach the server while a long step runs (the watch's lines and bars
+// come from them).
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { pino } from 'pino';
+import { readJournal } from '../../src/attempt-journal.js';
+import { layoutFor } from '../../src/config/layout.js';
 import type { StepProgress } from '../../src/shared.js';
 import { taskQueueFor, workflowIdFor } from '../../src/shared.js';
 import { migrationInput } from '../../src/config/input.js';
@@ -21,9 +27,12 @@ after(async () => {
   await env?.close();
 });
 
-test('logs a line when each activity starts and ends, with its attempt and the node; heartbeats arrive while a dump runs', async () => {
+test('logs and journals each activity\'s start and end, with its attempt, the node and the worker; heartbeats arrive while a dump runs', async () => {
+  // The attempts journal is real: the run's directory must be too.
+  const backupDir = await fs.mkdtemp(path.join(os.tmpdir(), 'km-worker-log-'));
+  const fakePaths = { dataDir: '/fake/worker-log/slow/postgres-dcm4che', fastDataDir: '/fake/worker-log/fast', scriptsDir: '/fake/dcm4chee-arc/sql/psql' };
   // The default heartbeat timeout (60 s): the SDK alone would throttle heartbeats to one per 48 s.
-  const fake = fakeNode('worker-log', { overrides: { heartbeatTimeoutSeconds: 60 } });
+  const fake = fakeNode('worker-log', { overrides: { heartbeatTimeoutSeconds: 60, paths: { ...fakePaths, backupDir } } });
   const node = fake.config.node;
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -50,7 +59,7 @@ test('logs a line when each activity starts and ends, with its attempt and the n
     },
   };
   const worker = await Worker.create({ ...(await migrationWorkerOptions({ connection: env.native, namespace: 'default', node, log, workflowBundle: env.bundle })), activities });
-  await worker.runUntil(async () => {
+  const runId = await worker.runUntil(async () => {
     const handle = await env.client.workflow.start('migrateDcm4che', { taskQueue: taskQueueFor(node), workflowId: workflowIdFor(node), args: [migrationInput(fake.config)], workflowExecutionTimeout: '2 minutes' });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && (dumping || beats.size === 0)) {
@@ -62,6 +71,7 @@ test('logs a line when each activity starts and ends, with its attempt and the n
       await new Promise((r) => setTimeout(r, 250));
     }
     await handle.terminate('test done');
+    return (await handle.describe()).runId;
   });
   fake.dispose();
   // The SDK's default would send one heartbeat, then the next only after 48 s.
@@ -72,4 +82,11 @@ test('logs a line when each activity starts and ends, with its attempt and the n
   assert.equal(ended?.node, node);
   assert.equal(typeof ended?.ms, 'number');
   assert.ok(lines.some((l) => l.msg === 'activity completed' && l.activity === 'dump'), 'the dump too');
+  const journal = await readJournal(layoutFor(fake.config, runId.slice(0, 8)).attempts);
+  await fs.rm(backupDir, { recursive: true });
+  const preflight = journal.filter((r) => r.activityId === journal.find((s) => s.event === 'start' && s.activityType === 'preflight')?.activityId);
+  assert.deepEqual(preflight.map((r) => [r.event, r.workflowRunId, r.attempt]), [['start', runId, 1], ['end', runId, 1]]);
+  assert.deepEqual(preflight[0]!.event === 'start' && { step: preflight[0].step, worker: preflight[0].worker }, { step: 'preflight', worker: { host: os.hostname(), pid: process.pid, identity: `${process.pid}@${os.hostname()}` } });
+  assert.ok(preflight[1]!.event === 'end' && preflight[1].outcome === 'completed');
+  assert.ok(journal.some((r) => r.event === 'start' && r.activityType === 'dump' && r.step === 'dumpOriginal' && r.subject === 'original'), 'the dump is journalled as dumpOriginal');
 });
