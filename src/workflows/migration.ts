@@ -59,7 +59,7 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
         wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: script.version }]);
       }
     },
-    () => `${rec.report.scripts.map((s) => `${s.version} ${duration(s.ms)}`).join(', ') || 'nothing to apply'}`,
+    () => `${rec.report.scripts.map((s) => `${s.version} ${s.outcome === 'applied' ? duration(s.ms) : s.outcome}`).join(', ') || 'nothing to apply'}`,
   );
 }
 
