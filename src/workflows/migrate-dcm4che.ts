@@ -27,9 +27,11 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     throw ApplicationFailure.nonRetryable(`the workflow input is not a valid configuration: ${checked.problems.join('; ')}; nothing was changed`, 'InvalidInput');
   }
   const config = checked.config;
-  const info = wf.workflowInfo();
   // From the first run: a reset (a new run of the same history) keeps the run's paths and names.
-  const ctx: RunContext = { config, runTag: info.firstExecutionRunId.slice(0, 8) };
+  // Its random end: run ids begin with the time, so runs a minute apart shared their first eight
+  // characters (patched: runs recorded before took those).
+  const first = wf.workflowInfo().firstExecutionRunId;
+  const ctx: RunContext = { config, runTag: wf.patched('run-tag-from-random-part') ? first.replace(/-/g, '').slice(-8) : first.slice(0, 8) };
   const acts = activitiesFor(config);
   const rec = createRecorder(config, ctx.runTag);
   const gate = createGate(rec);

@@ -6,9 +6,9 @@ import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import Long from 'long';
 import type { MigrationReport } from '../../src/report/types.js';
-import { hang } from '../support/fake-node.js';
+import { hang, permanent } from '../support/fake-node.js';
 import { assertMigrated } from '../support/fake-saga.js';
-import { bounded, drive, fakeNode, startFakeEnv, withFakeRun, type FakeEnv } from '../support/fake-workflow.js';
+import { bounded, drive, fakeNode, lastReport, startFakeEnv, withFakeRun, type FakeEnv } from '../support/fake-workflow.js';
 
 let env: FakeEnv;
 before(async () => {
@@ -57,6 +57,17 @@ test('a reset during the updates keeps the run tag (and so every path) and compl
   assert.ok(resetRunId && resetRunId !== firstRunId, 'the reset made a new run');
   assert.equal(report?.outcome, 'completed');
   assert.equal(report?.runId, resetRunId, 'the report is the new run’s');
-  assert.equal(report?.runTag, firstRunId!.slice(0, 8), 'paths and names derive from the first run, not the reset one');
+  assert.equal(report?.runTag, firstRunId!.replace(/-/g, '').slice(-8), 'paths and names derive from the first run, not the reset one');
   assertMigrated(fake);
+});
+
+test('two runs of a node started seconds apart get different run tags (and so different directories)', async () => {
+  const tags: string[] = [];
+  for (const attempt of [1, 2]) {
+    const fake = fakeNode(`tags-${attempt}`, { faults: { preflight: permanent('PreflightError') } });
+    const { error } = await withFakeRun(env, fake, (run) => run.outcome());
+    assert.match(error?.cause?.message ?? '', /nothing was changed/);
+    tags.push(lastReport(fake).runTag);
+  }
+  assert.equal(new Set(tags).size, 2, `run tags ${tags.join(', ')}`);
 });
