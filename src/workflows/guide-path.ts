@@ -14,13 +14,7 @@ export async function guidePath(m: Migration): Promise<Migrated> {
   rec.report.dumps.push({ name: 'original', ...dumpOriginal });
   await rec.step('stopOriginal', 'stop the original server', () => run(control.stopServer, 'stop the original server', ctx, 'original'));
 
-  discardOnRollback(m, 'work');
-  await rec.step('startWork', `PostgreSQL 9.6 on ${plan.layout.work}`, () => run(control.startServer, 'start the 9.6 working server', ctx, 'work'));
-  await rec.step('restoreWork', 'into an empty pacsdb, replica role, one transaction', async () => {
-    const restored = await run(transfer.restore, 'restore into the 9.6 working copy', ctx, 'work', dumpOriginal);
-    rec.report.databases = [...(rec.report.databases ?? []), { role: 'work', ...restored.created }];
-    return restored;
-  }, (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
+  await startAndRestore(m, 'work', dumpOriginal);
   await rec.step('verifyWork', 'every table against the inventory', () => run(transfer.verify, 'verify the working copy', ctx, 'work', before, before.appliedVersions), () => 'all tables equal');
   skipAll(m, ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLoad'], 'guide mode: the 9.6 working copy instead');
   await applyUpdates(m, 'work');
@@ -40,14 +34,21 @@ export async function guidePath(m: Migration): Promise<Migrated> {
   rec.report.dumps.push({ name: 'updated', ...dump });
   await rec.step('stopWork', 'stop the 9.6 working server', () => run(control.stopServer, 'stop the working server', ctx, 'work'));
 
-  discardOnRollback(m, 'new');
-  await rec.step('startNew', `PostgreSQL 15 on ${plan.layout.new}`, () => run(control.startServer, 'start the new PostgreSQL 15 server', ctx, 'new'));
-  await rec.step('restoreNew', 'into an empty pacsdb, replica role, one transaction', async () => {
-    const restored = await run(transfer.restore, 'restore into PostgreSQL 15', ctx, 'new', dump);
-    rec.report.databases = [...(rec.report.databases ?? []), { role: 'new', ...restored.created }];
-    return restored;
-  }, (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
+  await startAndRestore(m, 'new', dump);
   return rec.step('verifyNew', 'every table against the updated database', () => run(transfer.verify, 'verify the new database', ctx, 'new', inventory, m.targetVersions), () =>
     `all tables equal; archive ${reached(m)}`,
   );
+}
+
+/** Steps startWork and restoreWork, or startNew and restoreNew: a server of this run, the dump restored into it. */
+async function startAndRestore(m: Migration, role: 'work' | 'new', dump: DumpResult): Promise<void> {
+  const { rec, ctx } = m;
+  const [start, restore, server] = role === 'work' ? (['startWork', 'restoreWork', 'the 9.6 working copy'] as const) : (['startNew', 'restoreNew', 'PostgreSQL 15'] as const);
+  discardOnRollback(m, role);
+  await rec.step(start, `${role === 'work' ? 'PostgreSQL 9.6' : 'PostgreSQL 15'} on ${m.plan.layout.dataDirOf[role]}`, () => run(m.acts.control.startServer, `start ${server}`, ctx, role));
+  await rec.step(restore, 'into an empty pacsdb, replica role, one transaction', async () => {
+    const restored = await run(m.acts.transfer.restore, `restore into ${server}`, ctx, role, dump);
+    rec.report.databases = [...(rec.report.databases ?? []), { role, ...restored.created }];
+    return restored;
+  }, (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
 }
