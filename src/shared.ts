@@ -14,6 +14,14 @@ export function workflowIdFor(node: string): string {
   return `kaapana-migrate-${node}`;
 }
 
+/**
+ * The tag of a run's paths and names (backup directory, kept copy): from the first run, so that a
+ * reset keeps them, and from its random end, since run ids begin with the time.
+ */
+export function runTagFor(firstExecutionRunId: string): string {
+  return firstExecutionRunId.replace(/-/g, '').slice(-8);
+}
+
 /** Every step has one name, used in the workflow, activity summaries, progress, report and tests. */
 export const STEPS = [
   'preflight',

@@ -5,7 +5,7 @@ import type { RunContext } from '../activities/context.js';
 import { checkInput, checkUnversionedInput, type MigrationInput } from '../config/input.js';
 import type { MigrationReport } from '../report/types.js';
 import { mib } from '../format.js';
-import { SA_ARCHIVE_VERSION } from '../shared.js';
+import { SA_ARCHIVE_VERSION, runTagFor } from '../shared.js';
 import { activitiesFor, run } from './activities.js';
 import { clusterSteps } from './cluster-steps.js';
 import { StepFailed, describe, isMigrationFailure, unwrapped } from './failures.js';
@@ -31,7 +31,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   // Its random end: run ids begin with the time, so runs a minute apart shared their first eight
   // characters (patched: runs recorded before took those).
   const first = wf.workflowInfo().firstExecutionRunId;
-  const ctx: RunContext = { config, runTag: wf.patched('run-tag-from-random-part') ? first.replace(/-/g, '').slice(-8) : first.slice(0, 8) };
+  const ctx: RunContext = { config, runTag: wf.patched('run-tag-from-random-part') ? runTagFor(first) : first.slice(0, 8) };
   const acts = activitiesFor(config);
   const rec = createRecorder(config, ctx.runTag);
   const gate = createGate(rec);

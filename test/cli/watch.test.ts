@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { layoutFor } from '../../src/config/layout.js';
-import { progressQuery, workflowIdFor, type StepName } from '../../src/shared.js';
+import { progressQuery, workflowIdFor, type StepName, runTagFor } from '../../src/shared.js';
 import { demoNode, startHarness, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 import { BIN, cli, run } from './run.js';
 
@@ -97,7 +97,7 @@ test('watch shows bars on a terminal and lines otherwise; approve, abort and sta
       assert.match(rolledBack.stdout, /↩ Rolled back\.\nReport: \S+report\.md\n$/);
       assert.match(rolledBack.stderr, /^error: the migration of cli-abort was aborted: /);
       assert.match(rolledBack.stderr, /data: rolled back: the original database directory is in place/);
-      const runTag = (await h.client.workflow.getHandle(workflowIdFor('cli-abort')).describe()).runId.slice(0, 8);
+      const runTag = runTagFor((await h.client.workflow.getHandle(workflowIdFor('cli-abort')).describe()).runId);
       const layout = layoutFor(aborted.config, runTag);
       assert.equal((await fs.readFile(`${layout.original}/PG_VERSION`, 'utf8')).trim(), '9.6');
       await assert.rejects(fs.access(layout.work), 'the working copy is discarded');

@@ -13,7 +13,7 @@ import { layoutFor } from '../../src/config/layout.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { DemoNode } from '../../src/demo/node.js';
 import type { MigrationReport } from '../../src/report/types.js';
-import { approveSwapUpdate, progressQuery, resolveUpdate } from '../../src/shared.js';
+import { approveSwapUpdate, progressQuery, resolveUpdate, runTagFor } from '../../src/shared.js';
 import { kaapanaNode } from '../fixtures/kaapana-node/index.js';
 import { demoNode, fingerprint, recordHistory, startHarness, startMigration, tempDir, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 import { isReady, startKubeCluster, type KubeCluster } from '../support/kube/cluster.js';
@@ -192,7 +192,7 @@ test('LDAP failing after the swap, resolved with rollback, on an INSTANCE_UID no
   await kube.dropExecs(0);
   assert.ok(error instanceof WorkflowFailedError);
   assert.match(error.cause?.message ?? '', /step ldapUpdate failed: .*rolled back/);
-  const layout = layoutFor(c.node.config, (await handle.describe()).runId.slice(0, 8));
+  const layout = layoutFor(c.node.config, runTagFor((await handle.describe()).runId));
   const report = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
   assert.equal(report.outcome, 'rolled-back');
   await recordHistory(h, handle, 'ldap-failure-rolled-back');

@@ -15,7 +15,7 @@ import { layoutFor } from '../../src/config/layout.js';
 import { exists } from '../../src/files.js';
 import type { DemoNode } from '../../src/demo/node.js';
 import type { MigrationReport } from '../../src/report/types.js';
-import { approveSwapUpdate, type StepName } from '../../src/shared.js';
+import { approveSwapUpdate, type StepName, runTagFor } from '../../src/shared.js';
 import { failFirst, failOnceAfterEffect } from '../support/faults.js';
 import { demoNode, fingerprint, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
@@ -34,7 +34,7 @@ after(async () => {
 
 /** The original is in place and identical; nothing of the run is left (but a kept -failed copy). */
 async function assertRolledBack(handle: WorkflowHandle): Promise<MigrationReport> {
-  const runTag = (await handle.describe()).runId.slice(0, 8);
+  const runTag = runTagFor((await handle.describe()).runId);
   const layout = layoutFor(node.config, runTag);
   const report = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
   assert.equal(report.outcome, 'rolled-back', JSON.stringify(report.rollback));

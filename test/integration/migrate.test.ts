@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { approveSwapUpdate, progressQuery } from '../../src/shared.js';
+import { approveSwapUpdate, progressQuery, runTagFor } from '../../src/shared.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { layoutFor } from '../../src/config/layout.js';
 import { exists } from '../../src/files.js';
@@ -25,7 +25,7 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
     // Approval before verification is refused by the update's validator.
     await assert.rejects(handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'too-early' }] }), WorkflowUpdateFailedError);
     await waitForPhase(handle, 'awaiting-approval');
-    const layout = layoutFor(node.config, (await handle.describe()).runId.slice(0, 8));
+    const layout = layoutFor(node.config, runTagFor((await handle.describe()).runId));
     assert.ok(await exists(layout.new), 'the new directory exists before approval');
     assert.ok(!(await exists(layout.retired)), 'no swap before approval');
     const approval = await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'admin', comment: 'test' }] });

@@ -1,6 +1,7 @@
 // Failures roll back: the original directory is in place, its database identical to the
 // inventory, and nothing of the run is left behind.
 import assert from 'node:assert/strict';
+import { runTagFor } from '../../src/shared.js';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -38,7 +39,7 @@ async function failedRun(h: Harness, node: DemoNode, deps?: Parameters<typeof wi
   const handle = await startMigration(h, node);
   const error = await withWorker(h, node.config.node, () => handle.result().then(() => assert.fail('the run should fail'), (e: unknown) => e), deps);
   assert.ok(error instanceof WorkflowFailedError);
-  const runTag = (await handle.describe()).runId.slice(0, 8);
+  const runTag = runTagFor((await handle.describe()).runId);
   const report = JSON.parse(await fs.readFile(layoutFor(node.config, runTag).report.json, 'utf8')) as MigrationReport;
   return { error, report, handle };
 }

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { layoutFor } from '../../src/config/layout.js';
 import { INPUT_SCHEMA_VERSION, migrationInput } from '../../src/config/input.js';
-import { approveSwapUpdate, SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, STEPS } from '../../src/shared.js';
+import { approveSwapUpdate, SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, STEPS, runTagFor } from '../../src/shared.js';
 import { fakeConfig, hang, permanent } from '../support/fake-node.js';
 import { assertMigrated } from '../support/fake-saga.js';
 import { bounded, drive, fakeNode, progress, startFakeEnv, waitForPhase, withFakeRun, type FakeEnv } from '../support/fake-workflow.js';
@@ -126,7 +126,7 @@ test('the progress query and the search attributes follow the run', async () => 
     assert.equal(p.current, undefined);
     assert.equal(p.failure, undefined);
     assert.equal(p.reportPath, layoutFor(fake.config, report!.runTag).report.markdown);
-    assert.equal(report!.runTag, runId.slice(0, 8));
+    assert.equal(report!.runTag, runTagFor(runId));
     assert.deepEqual(p.completed.map((c) => c.step), [...STEPS]);
     assert.deepEqual(await searchAttributes(run.handle), { node, phase: 'completed', version: '5.32' });
     await listed(`KaapanaNode = '${node}' AND MigrationPhase = 'completed'`, runId);

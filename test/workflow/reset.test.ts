@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import Long from 'long';
 import type { MigrationReport } from '../../src/report/types.js';
+import { runTagFor } from '../../src/shared.js';
 import { hang, permanent } from '../support/fake-node.js';
 import { assertMigrated } from '../support/fake-saga.js';
 import { bounded, drive, fakeNode, lastReport, startFakeEnv, withFakeRun, type FakeEnv } from '../support/fake-workflow.js';
@@ -57,7 +58,7 @@ test('a reset during the updates keeps the run tag (and so every path) and compl
   assert.ok(resetRunId && resetRunId !== firstRunId, 'the reset made a new run');
   assert.equal(report?.outcome, 'completed');
   assert.equal(report?.runId, resetRunId, 'the report is the new run’s');
-  assert.equal(report?.runTag, firstRunId!.replace(/-/g, '').slice(-8), 'paths and names derive from the first run, not the reset one');
+  assert.equal(report?.runTag, runTagFor(firstRunId!), 'paths and names derive from the first run, not the reset one');
   assertMigrated(fake);
 });
 

@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { readJournal } from '../../src/attempt-journal.js';
 import { layoutFor } from '../../src/config/layout.js';
 import type { StepProgress } from '../../src/shared.js';
-import { taskQueueFor, workflowIdFor } from '../../src/shared.js';
+import { taskQueueFor, workflowIdFor, runTagFor } from '../../src/shared.js';
 import { migrationInput } from '../../src/config/input.js';
 import { migrationWorkerOptions } from '../../src/worker.js';
 import { fakeNode, startFakeEnv, type FakeEnv } from '../support/fake-workflow.js';
@@ -82,7 +82,7 @@ test('logs and journals each activity\'s start and end, with its attempt, the no
   assert.equal(ended?.node, node);
   assert.equal(typeof ended?.ms, 'number');
   assert.ok(lines.some((l) => l.msg === 'activity completed' && l.activity === 'dump'), 'the dump too');
-  const journal = await readJournal(layoutFor(fake.config, runId.slice(0, 8)).attempts);
+  const journal = await readJournal(layoutFor(fake.config, runTagFor(runId)).attempts);
   await fs.rm(backupDir, { recursive: true });
   const preflight = journal.filter((r) => r.activityId === journal.find((s) => s.event === 'start' && s.activityType === 'preflight')?.activityId);
   assert.deepEqual(preflight.map((r) => [r.event, r.workflowRunId, r.attempt]), [['start', runId, 1], ['end', runId, 1]]);
