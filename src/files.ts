@@ -1,5 +1,6 @@
 // Small file helpers shared by the runtime and cluster adapters and the activities.
 import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
 
 /** Durability on disk: a file's data, or a directory's entries (after a rename), flushed. */
 export async function fsyncPath(p: string): Promise<void> {
@@ -8,6 +9,44 @@ export async function fsyncPath(p: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** A rename that survives a machine crash: the directory holding the new name is flushed too. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await fs.rename(from, to);
+  await fsyncPath(path.dirname(to));
+}
+
+const PARTIAL = '.partial-';
+
+/**
+ * Writes a state or backup file all or nothing: under a temporary name beside it
+ * (`<file>.partial-<pid>-<time>`, owner-only), fsynced, renamed, its directory fsynced. A crash
+ * leaves the previous file or the complete new one, never a torn one under the final name.
+ * Partial files of this file left by attempts that were killed before they could remove their
+ * own are removed first (an attempt declared dead but still running elsewhere then fails at its
+ * fsync, and its result is not used). `fill` writes the temporary file itself (e.g. a stream);
+ * it is removed when `fill` fails.
+ */
+export async function writeFileDurably(file: string, content: string | Buffer): Promise<void>;
+export async function writeFileDurably<T>(file: string, fill: (partial: string) => Promise<T>): Promise<T>;
+export async function writeFileDurably<T>(file: string, content: string | Buffer | ((partial: string) => Promise<T>)): Promise<T | void> {
+  const dir = path.dirname(file);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const stale = `${path.basename(file)}${PARTIAL}`;
+  for (const name of await fs.readdir(dir)) {
+    if (name.startsWith(stale)) await fs.rm(path.join(dir, name), { force: true });
+  }
+  const partial = `${file}${PARTIAL}${process.pid}-${Date.now()}`;
+  try {
+    const result = typeof content === 'function' ? await content(partial) : await fs.writeFile(partial, content, { mode: 0o600, flag: 'wx' });
+    await fsyncPath(partial);
+    await renameDurably(partial, file);
+    return result;
+  } catch (err) {
+    await fs.rm(partial, { force: true });
+    throw err;
   }
 }
 

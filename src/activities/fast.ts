@@ -3,7 +3,7 @@
 // hold until restoreDurability; the updates (applyUpdate with role 'new') run in between.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { readJsonIfPresent } from '../files.js';
+import { fsyncPath, readJsonIfPresent, writeFileDurably } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
 import type { CreatedDatabase, DumpResult } from '../postgres/transfer.js';
@@ -52,9 +52,8 @@ export function createFastActivities(deps: ActivityDeps) {
         await fs.rm(env.layout.new, { recursive: true, force: true });
       }
       const endpoint = await ensureServer(env, 'new');
-      await fs.mkdir(env.layout.runDir, { recursive: true, mode: 0o700 });
-      // Written before the settings change: from here on a crash of the machine means "redo".
-      await fs.writeFile(markerFile(env), JSON.stringify({ bootId: bootId() } satisfies Marker), { mode: 0o600 });
+      // Written (durably) before the settings change: from here on a crash of the machine means "redo".
+      await writeFileDurably(markerFile(env), JSON.stringify({ bootId: bootId() } satisfies Marker));
       await persistSettings(endpoint, env.credentials, BULK_LOAD_SETTINGS);
       await restart(env);
       return currentSettings(await ensureServer(env, 'new'), env.credentials, Object.keys(BULK_LOAD_SETTINGS));
@@ -117,6 +116,7 @@ export function createFastActivities(deps: ActivityDeps) {
         await withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), env.credentials.name, checkpointing.appName);
       }, checkpointing);
       await fs.rm(markerFile(env), { force: true });
+      await fsyncPath(env.layout.runDir);
       return { filesSynced, ms: Date.now() - started };
     },
   };

@@ -1,9 +1,8 @@
 // Writing the report (owner-only: it names paths and hosts of a hospital system).
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { attemptKeyOf, attemptsOf, readJournal, type Attempt } from '../attempt-journal.js';
 import { layoutFor, type Layout } from '../config/layout.js';
+import { writeFileDurably } from '../files.js';
 import { renderMarkdown } from '../report/render.js';
 import type { MigrationReport } from '../report/types.js';
 import type { ActivityDeps, RunContext } from './context.js';
@@ -23,9 +22,8 @@ export function createReportActivities(deps: ActivityDeps) {
       const layout = layoutFor(ctx.config, ctx.runTag);
       const files = layout.report;
       const full: MigrationReport = { ...report, attempts: await attempts(layout, report.runId) };
-      await fs.mkdir(path.dirname(files.json), { recursive: true, mode: 0o700 });
-      await fs.writeFile(files.json, JSON.stringify(full, null, 2), { mode: 0o600 });
-      await fs.writeFile(files.markdown, renderMarkdown(full), { mode: 0o600 });
+      await writeFileDurably(files.json, JSON.stringify(full, null, 2));
+      await writeFileDurably(files.markdown, renderMarkdown(full));
       return files.markdown;
     },
   };

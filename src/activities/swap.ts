@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Layout } from '../config/layout.js';
-import { fsyncPath } from '../files.js';
+import { renameDurably } from '../files.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { envFor, fatal } from './context.js';
 
@@ -23,11 +23,6 @@ async function stateOf(layout: Layout): Promise<{ state: SwapState; seen: string
   if (!live && isNew(next) && isOld(old)) return { state: 'half', seen };
   if (isNew(live) && !next && isOld(old)) return { state: 'done', seen };
   return { state: 'unknown', seen };
-}
-
-async function renameDurably(from: string, to: string): Promise<void> {
-  await fs.rename(from, to);
-  await fsyncPath(path.dirname(to));
 }
 
 export function createSwapActivities(deps: ActivityDeps) {

@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
+import { writeFileDurably } from '../files.js';
 import { duration } from '../format.js';
 import type { DeployScriptRunner } from './deploy-script.js';
 import { call, isNotFound } from './kube-errors.js';
@@ -342,29 +343,26 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
 
     async backupLdap(targetFile) {
       const pod = await ldapPod();
-      // Written beside the target and renamed when complete: a broken export never looks like a backup.
-      const partial = `${targetFile}.partial`;
-      await fs.promises.mkdir(path.dirname(targetFile), { recursive: true });
-      await fs.promises.rm(partial, { force: true });
-      const out = fs.createWriteStream(partial, { flags: 'wx', mode: 0o600 });
-      // A write error (disk full) must fail this call, not surface as an unhandled 'error' event.
-      out.on('error', () => undefined);
-      try {
-        await once(out, 'open');
-        const { exitCode, stderr } = await execInLdap(pod, SLAPCAT, out);
-        await finished(out);
-        if (exitCode !== 0) throw new Error(`${SLAPCAT.join(' ')} in pod ${pod} exited with ${exitCode}: ${stderr.trim()}`);
-        const { size } = await fs.promises.stat(partial);
-        if (size === 0) throw new Error(`${SLAPCAT.join(' ')} in pod ${pod} wrote nothing`);
-        await fs.promises.chmod(partial, 0o600);
-        await fs.promises.rename(partial, targetFile);
-        log(`LDAP export of pod ${pod}: ${targetFile} (${size} bytes)`);
-        return targetFile;
-      } catch (err) {
-        out.destroy();
-        await fs.promises.rm(partial, { force: true });
-        throw err;
-      }
+      // Written durably like the dumps: a broken export never looks like a backup.
+      const size = await writeFileDurably(targetFile, async (partial) => {
+        const out = fs.createWriteStream(partial, { flags: 'wx', mode: 0o600 });
+        // A write error (disk full) must fail this call, not surface as an unhandled 'error' event.
+        out.on('error', () => undefined);
+        try {
+          await once(out, 'open');
+          const { exitCode, stderr } = await execInLdap(pod, SLAPCAT, out);
+          await finished(out);
+          if (exitCode !== 0) throw new Error(`${SLAPCAT.join(' ')} in pod ${pod} exited with ${exitCode}: ${stderr.trim()}`);
+          const { size } = await fs.promises.stat(partial);
+          if (size === 0) throw new Error(`${SLAPCAT.join(' ')} in pod ${pod} wrote nothing`);
+          return size;
+        } catch (err) {
+          out.destroy();
+          throw err;
+        }
+      });
+      log(`LDAP export of pod ${pod}: ${targetFile} (${size} bytes)`);
+      return targetFile;
     },
 
     async redeploy(progress) {

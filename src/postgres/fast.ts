@@ -9,7 +9,7 @@ import { ExecFailed } from '../runtime/port.js';
 import { withClient } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter } from './meter.js';
-import { fsyncPath } from '../files.js';
+import { fsyncPath, writeFileDurably } from '../files.js';
 import { DUMP_ARGV, prepareLoad, readSourceDatabase, type CreatedDatabase, type DatabaseServer, type DumpResult, type TransferOptions } from './transfer.js';
 
 /** The restoring psql's session name, beside the dumping pg_dump's `appName`. */
@@ -32,13 +32,9 @@ export async function dumpAndRestore(
 ): Promise<DumpResult & { created: CreatedDatabase }> {
   const facts = await readSourceDatabase(source);
   const created = await prepareLoad(target, facts);
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const partial = `${file}.partial-${process.pid}-${Date.now()}`;
-  const out = createWriteStream(partial, { mode: 0o600 });
   const m = meter(opts.onBytes);
   // The restore's input ends only by our hand, once the backup is safe (see above).
   const feed = new PassThrough();
-  m.stream.pipe(out);
   m.stream.pipe(feed, { end: false });
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -72,13 +68,19 @@ export async function dumpAndRestore(
 
   const dump = (async () => {
     try {
-      const r = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: `${opts.appName}-dump`, signal });
-      m.stream.end();
-      await once(out, 'close');
-      if (r.exitCode !== 0) throw new ExecFailed('pg_dump', r.exitCode, r.stderr);
-      await fsyncPath(partial);
-      await fs.rename(partial, file);
-      await fsyncPath(path.dirname(file));
+      await writeFileDurably(file, async (partial) => {
+        const out = createWriteStream(partial, { mode: 0o600 });
+        m.stream.pipe(out);
+        try {
+          const r = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: `${opts.appName}-dump`, signal });
+          m.stream.end();
+          await once(out, 'close');
+          if (r.exitCode !== 0) throw new ExecFailed('pg_dump', r.exitCode, r.stderr);
+        } catch (err) {
+          out.destroy();
+          throw err;
+        }
+      });
       written = m.digest();
       feed.end();
     } catch (err) {
@@ -88,12 +90,8 @@ export async function dumpAndRestore(
   })();
 
   const [dumped, restored] = await Promise.allSettled([dump, restore]);
-  if (cause !== undefined || dumped.status === 'rejected' || restored.status === 'rejected') {
-    out.destroy();
-    await fs.rm(partial, { force: true });
-    // The side that failed first explains the other, which was only stopped because of it.
-    throw cause;
-  }
+  // The side that failed first explains the other, which was only stopped because of it.
+  if (cause !== undefined || dumped.status === 'rejected' || restored.status === 'rejected') throw cause;
   return { file, ...written!, source: facts, created };
 }
 

@@ -1,7 +1,6 @@
 // Plain-SQL dumps and restores, streamed through the runtime (never held in memory), with byte
 // progress and a sha256 computed on the way.
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
-import path from 'node:path';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
@@ -11,7 +10,7 @@ import { readDatabaseLocale, readRoleSettings, readSortOrder, type DatabaseLocal
 import { settingStatement } from './settings.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
-import { fsyncPath } from '../files.js';
+import { writeFileDurably } from '../files.js';
 
 export interface DumpResult {
   file: string;
@@ -91,36 +90,32 @@ export async function prepareLoad(target: DatabaseServer, source: SourceDatabase
 
 /**
  * pg_dump (plain SQL; `-Fc` is known to fail on import) into `file`, with what the dump does not
- * carry (`source`). Written under a temporary name and renamed when complete, so a half-written
- * dump never carries the final name.
+ * carry (`source`). Written durably: a half-written dump never carries the final name, and a
+ * retry removes what a killed attempt left.
  */
 export async function dumpToFile(runtime: ContainerRuntime, source: DatabaseServer, file: string, opts: TransferOptions): Promise<DumpResult> {
   const facts = await readSourceDatabase(source);
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const partial = `${file}.partial-${process.pid}-${Date.now()}`;
   const m = meter(opts.onBytes);
-  // A failing write (a full disk) must stop pg_dump and be the error reported.
-  const stopDump = new AbortController();
-  const writing = pipeline(m.stream, createWriteStream(partial, { mode: 0o600 }));
-  writing.catch(() => stopDump.abort());
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stopDump.signal]) : stopDump.signal;
-  try {
-    const result = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
+  await writeFileDurably(file, async (partial) => {
+    // A failing write (a full disk) must stop pg_dump and be the error reported.
+    const stopDump = new AbortController();
+    const writing = pipeline(m.stream, createWriteStream(partial, { mode: 0o600 }));
+    writing.catch(() => stopDump.abort());
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stopDump.signal]) : stopDump.signal;
+    try {
+      const result = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
+        await writing;
+        throw err;
+      });
+      m.stream.end();
       await writing;
+      if (result.exitCode !== 0) throw new ExecFailed('pg_dump', result.exitCode, result.stderr);
+    } catch (err) {
+      m.stream.destroy();
       throw err;
-    });
-    m.stream.end();
-    await writing;
-    if (result.exitCode !== 0) throw new ExecFailed('pg_dump', result.exitCode, result.stderr);
-    await fsyncPath(partial);
-    await fs.rename(partial, file);
-    await fsyncPath(path.dirname(file));
-    return { file, ...m.digest(), source: facts };
-  } catch (err) {
-    m.stream.destroy();
-    await fs.rm(partial, { force: true });
-    throw err;
-  }
+    }
+  });
+  return { file, ...m.digest(), source: facts };
 }
 
 /**

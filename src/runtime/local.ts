@@ -21,7 +21,7 @@ import type {
 } from './port.js';
 import { ExecFailed } from './port.js';
 import { alive } from './process.js';
-import { exists, mustExecute, readJsonIfPresent } from '../files.js';
+import { exists, mustExecute, readJsonIfPresent, writeFileDurably } from '../files.js';
 import { osUser } from '../os-users.js';
 
 export interface LocalImage {
@@ -237,7 +237,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
       if (previous && (previous.dataDir !== spec.dataDir || previous.image !== spec.image)) {
         throw new Error(`server name ${spec.name} is already used for ${previous.dataDir}`);
       }
-      await fs.writeFile(recordFile(spec.name), JSON.stringify(record), { mode: 0o600 });
+      await writeFileDurably(recordFile(spec.name), JSON.stringify(record));
       const pid = await postmasterPid(spec.dataDir);
       if (!pid) {
         if (!(await exists(path.join(spec.dataDir, 'PG_VERSION')))) {

@@ -99,9 +99,12 @@ test('the streamed dump and restore commits nothing and names no backup when eit
     assert.deepEqual(await fs.readdir(path.dirname(file)), [], 'neither a backup nor a partial file is left');
     assert.ok(DUMP_ARGV.includes('--format=plain'));
 
-    // Both sides succeed: the data is committed and the backup carries its final name.
+    // Both sides succeed: the data is committed and the backup carries its final name; the
+    // partial file a killed attempt left is gone.
+    await fs.writeFile(`${file}.partial-4242-1700000000000`, 'left by a killed worker');
     const ok = await dumpAndRestore(env.runtime, source, file, target, opts);
     assert.equal((await fs.stat(file)).size, ok.bytes);
+    assert.deepEqual(await fs.readdir(path.dirname(file)), [path.basename(file)]);
     assert.equal(await tables(), await tables(original));
   } finally {
     await env.runtime.stop(env.layout.serverName.original);
@@ -124,7 +127,10 @@ test('a bulk load from an earlier boot is discarded and loaded again; durability
     const lost = await asActivity(() => a.streamOriginalToNew(ctx, 0)).catch((err: unknown) => err);
     assert.ok(lost instanceof ApplicationFailure && lost.type === 'BulkLoadLost', String(lost));
     await fs.writeFile(path.join(env.layout.new, 'left-by-the-lost-load'), '');
+    // And a marker write the crash interrupted: written durably, under a partial name, which the next write removes.
+    await fs.writeFile(`${marker}.partial-4242-1700000000000`, '{"bootId":');
     await asActivity(() => a.prepareBulkLoad(ctx));
+    assert.deepEqual((await fs.readdir(env.layout.runDir)).filter((f) => f.startsWith('bulk-load-new.json')), ['bulk-load-new.json']);
     await assert.rejects(fs.access(path.join(env.layout.new, 'left-by-the-lost-load')), 'the lost directory was removed and initialised again');
 
     await asActivity(() => a.streamOriginalToNew(ctx, 0));

@@ -533,11 +533,14 @@ describe('a node connection dropped mid-command', () => {
     assert.ok((await k4().execs()).every((e) => e.namespace === UID_NS));
   });
 
-  test('backupLdap writes the slapcat LDIF with mode 0600; a dropped stream leaves no file, under v5 and v4', async () => {
+  test('backupLdap writes the slapcat LDIF with mode 0600, durably; a dropped stream leaves no file, under v5 and v4', async () => {
     // A tree as big as a site's: its export outruns the pipe, so a drop cuts it (a small one would be through before the reset).
     for (const ldap of [slapd!, slapd4!]) assert.equal((await ldap.modify(bulkEntries(600))).code, 0);
     const dir = path.join(work!, 'run');
     const file = path.join(dir, 'ldap-backup.ldif');
+    // Written like the dumps (src/files.ts writeFileDurably): what a killed attempt left is removed.
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(`${file}.partial-4242-1700000000000`, 'dn: cut short');
     assert.equal(await adapter().backupLdap(file), file);
     assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
     const ldif = (await fs.readFile(file, 'utf8')).replace(/\n /g, ''); // unfold LDIF continuation lines
