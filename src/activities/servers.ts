@@ -1,6 +1,7 @@
 // Starting, stopping and discarding the three servers of a migration.
 import { promises as fs } from 'node:fs';
 import type { ServerRole } from '../config/layout.js';
+import { exists, renameDurably } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { ensureServer, envFor, fatal } from './context.js';
@@ -35,17 +36,29 @@ export function createServerActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Compensation for a server this run created: stop it, forget it, delete its data directory.
-     * Never the original: that one is only stopped.
+     * Compensation for a server: stop it and forget it. The original is only stopped. The 9.6
+     * working copy is deleted (a scratch copy made from the dump); the migrated directory is never
+     * deleted: it is moved aside as `layout.failed`, beside the original, for diagnosis.
      */
     async discardServer(ctx: RunContext, role: ServerRole): Promise<string> {
       const env = await envFor(deps, ctx);
-      const name = env.layout.serverName[role];
+      const { layout } = env;
+      const name = layout.serverName[role];
       await env.runtime.stop(name);
       await env.runtime.remove(name);
       if (role === 'original') return `stopped the original server`;
-      const dir = env.layout.dataDirOf[role];
-      if (dir === env.layout.original) throw new Error(`refusing to delete ${dir}: it is the live database directory`);
+      if (role === 'new') {
+        if (await exists(layout.new)) {
+          // A rename onto an existing directory would fail anyway; this says which one is in the way.
+          if (await exists(layout.failed)) throw new Error(`cannot keep ${layout.new} as ${layout.failed}: that directory exists already`);
+          await renameDurably(layout.new, layout.failed);
+          return `stopped the new server and moved ${layout.new} to ${layout.failed} (kept for diagnosis; remove it when no longer needed)`;
+        }
+        if (await exists(layout.failed)) return `stopped the new server; the migrated directory is already kept at ${layout.failed}`;
+        return `stopped the new server; ${layout.new} was never created, nothing to keep`;
+      }
+      const dir = layout.dataDirOf[role];
+      if (dir === layout.original) throw new Error(`refusing to delete ${dir}: it is the live database directory`);
       await fs.rm(dir, { recursive: true, force: true });
       return `stopped the ${role} server and removed ${dir}`;
     },

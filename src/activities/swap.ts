@@ -3,7 +3,7 @@
 // is finished by simply running it again.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Layout } from '../config/layout.js';
+import { failedCopyOf, type Layout } from '../config/layout.js';
 import { renameDurably } from '../files.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { envFor, fatal } from './context.js';
@@ -52,7 +52,7 @@ export function createSwapActivities(deps: ActivityDeps) {
     async unswap(ctx: RunContext, failedTag: string): Promise<string> {
       const { layout, runtime } = await envFor(deps, ctx);
       const { state, seen } = await stateOf(layout);
-      const aside = `${layout.original}-failed-${failedTag}`;
+      const aside = failedCopyOf(layout.original, failedTag);
       if (await runtime.dataDirInUse(layout.original)) throw new Error(`a PostgreSQL server is running on ${layout.original}; stop it before rolling back`);
       switch (state) {
         case 'before':

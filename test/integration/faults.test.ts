@@ -32,7 +32,7 @@ after(async () => {
   await h?.close();
 });
 
-/** The original is in place and identical; nothing of the run is left (but a kept -failed copy). */
+/** The original is in place and identical; nothing of the run is left (but a kept -failed copy of the migrated directory). */
 async function assertRolledBack(handle: WorkflowHandle): Promise<MigrationReport> {
   const runTag = runTagFor((await handle.describe()).runId);
   const layout = layoutFor(node.config, runTag);
@@ -46,12 +46,13 @@ async function assertRolledBack(handle: WorkflowHandle): Promise<MigrationReport
   return report;
 }
 
-/** Migrated copies kept aside by a rollback after the swap; removed so the next run starts clean. */
-async function takeFailedCopies(): Promise<string[]> {
+/** Migrated copies kept aside by a rollback (with the PostgreSQL version each holds); removed so the next run starts clean. */
+async function takeFailedCopies(): Promise<{ dir: string; pg: string }[]> {
   const parent = path.dirname(node.config.paths.dataDir);
-  const kept = (await fs.readdir(parent)).filter((f) => f.startsWith(`${path.basename(node.config.paths.dataDir)}-failed-`));
-  for (const f of kept) await fs.rm(path.join(parent, f), { recursive: true, force: true });
-  return kept;
+  const kept = (await fs.readdir(parent)).filter((f) => f.startsWith(`${path.basename(node.config.paths.dataDir)}-failed-`)).map((f) => path.join(parent, f));
+  const copies = await Promise.all(kept.map(async (dir) => ({ dir, pg: (await fs.readFile(path.join(dir, 'PG_VERSION'), 'utf8')).trim() })));
+  for (const dir of kept) await fs.rm(dir, { recursive: true, force: true });
+  return copies;
 }
 
 /** One step of each kind, and the activity call to fault: the database work, the updates, the verification, after the swap. */
@@ -73,9 +74,12 @@ describe('a step that fails for good rolls back', () => {
       }, undefined, failFirst(key));
       assert.ok(error instanceof WorkflowFailedError, 'the run fails');
       assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: injected fault at ${key}.*rolled back`));
-      await assertRolledBack(handle);
+      const report = await assertRolledBack(handle);
       const kept = await takeFailedCopies();
-      assert.equal(kept.length, step === 'removeWork' ? 1 : 0, 'a migrated copy is kept aside only when the swap had happened');
+      // Once the migrated directory exists (from startNew on) a rollback keeps it, before the swap under this run's tag.
+      const created = step === 'verifyNew' || step === 'removeWork';
+      assert.deepEqual(kept.map((k) => k.pg), created ? ['15'] : [], 'the migrated copy is kept aside exactly when it had been created');
+      if (step === 'verifyNew') assert.equal(kept[0]?.dir, layoutFor(node.config, report.runTag).failed);
     });
   }
 });

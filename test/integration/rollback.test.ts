@@ -1,5 +1,5 @@
 // Failures roll back: the original directory is in place, its database identical to the
-// inventory, and nothing of the run is left behind.
+// inventory, and nothing of the run is left behind but the migrated directory, kept aside.
 import assert from 'node:assert/strict';
 import { runTagFor } from '../../src/shared.js';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
 import { runtimeFor } from '../../src/deps.js';
 import { exists } from '../../src/files.js';
 import type { MigrationReport } from '../../src/report/types.js';
-import { demoNode, fingerprint, recordHistory, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
+import { demoNode, fingerprint, recordHistory, startHarness, startMigration, tempDir, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
 before(async () => {
@@ -23,11 +23,15 @@ after(async () => {
   await h?.close();
 });
 
-/** Nothing of the run is left: no working directory, no server process on any of its directories. */
+/**
+ * Nothing of the run is left: no working directory, no server process on any of its directories.
+ * Both runs fail before startNew: there is no migrated directory, so none is kept aside either.
+ */
 async function assertNothingLeft(node: DemoNode, runTag: string): Promise<void> {
   const layout = layoutFor(node.config, runTag);
   assert.ok(!(await exists(layout.work)), `${layout.work} removed`);
-  assert.ok(!(await exists(layout.new)), `${layout.new} removed`);
+  assert.ok(!(await exists(layout.new)), `${layout.new} never created`);
+  assert.ok(!(await exists(layout.failed)), `${layout.failed} never created`);
   assert.ok(!(await exists(layout.retired)), `${layout.retired} never created`);
   const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
   for (const dir of [layout.original, layout.work, layout.new]) {
@@ -83,6 +87,34 @@ test('a restore that loses rows fails verification and rolls back', async () => 
   assert.match(error.cause?.message ?? '', /step verifyWork failed: .*table location has 499 rows, expected 500/);
   assert.equal(report.outcome, 'rolled-back');
   await assertNothingLeft(node, report.runTag);
+  assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), before);
+});
+
+test("a copy an earlier run's rollback kept does not stop a later run; that run's rollback keeps its own beside it", async () => {
+  const node = await demoNode('kept-copies');
+  const before = await fingerprint(node, node.config.paths.dataDir, 'old');
+  const earlier = `${node.config.paths.dataDir}-failed-earlier1`;
+  await fs.mkdir(earlier);
+  await fs.writeFile(path.join(earlier, 'PG_VERSION'), '15\n');
+  const handle = await startMigration(h, node);
+  const error = await withWorker(h, node.config.node, async () => {
+    // Cancelled at the gate: the migrated directory is complete and verified, not swapped.
+    await waitForPhase(handle, 'awaiting-approval');
+    await handle.cancel();
+    return handle.result().then(() => assert.fail('the run should fail'), (e: unknown) => e);
+  });
+  assert.ok(error instanceof WorkflowFailedError);
+  const runTag = runTagFor((await handle.describe()).runId);
+  const layout = layoutFor(node.config, runTag);
+  const report = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
+  assert.equal(report.outcome, 'rolled-back');
+  assert.ok(report.rollback?.undone.includes(`stopped the new server and moved ${layout.new} to ${layout.failed} (kept for diagnosis; remove it when no longer needed)`), JSON.stringify(report.rollback));
+  assert.deepEqual(await fs.readdir(earlier), ['PG_VERSION'], 'the earlier copy is left alone');
+  const kept = await fingerprint(node, layout.failed, 'new');
+  // The kept copy is the migrated database: at 5.32, with every row of the original.
+  assert.equal(kept.applied.at(-1), '5.32');
+  for (const [table, facts] of Object.entries(before.inventory.tables)) assert.equal(kept.inventory.tables[table]?.count, facts.count, table);
+  assert.ok(!(await exists(layout.new)) && !(await exists(layout.work)));
   assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), before);
 });
 

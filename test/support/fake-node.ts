@@ -11,7 +11,7 @@ import type { InventoryResult } from '../../src/activities/inventory.js';
 import type { LdapCommandResult, LdapPlan } from '../../src/activities/cluster.js';
 import type { ScriptResult } from '../../src/activities/updates.js';
 import type { ReplicaRecord } from '../../src/cluster/port.js';
-import { layoutFor, type Layout, type ServerRole } from '../../src/config/layout.js';
+import { failedCopyOf, layoutFor, type Layout, type ServerRole } from '../../src/config/layout.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput, MigrationConfig } from '../../src/config/schema.js';
 import { ldapCommandPlan } from '../../src/plan/ldap-commands.js';
@@ -376,6 +376,15 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
       return run('discardServer', [ctx, role], () => {
         stop(role);
         if (role === 'original') return 'stopped the original server';
+        const l = lay(ctx);
+        if (role === 'new') {
+          // The migrated directory is never deleted: it is kept aside, as after an undone swap.
+          if (model.dirs.has(l.new)) {
+            rename(l.new, l.failed);
+            return `stopped the new server and moved ${l.new} to ${l.failed}`;
+          }
+          return model.dirs.has(l.failed) ? `the migrated directory is already kept at ${l.failed}` : `${l.new} was never created, nothing to keep`;
+        }
         const dir = dirOf(ctx, role);
         if (dir === lay(ctx).original) throw new Error(`refusing to delete ${dir}: it is the live database directory`);
         model.dirs.delete(dir);
@@ -494,7 +503,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
             rename(l.retired, l.original);
             return `moved ${l.retired} back to ${l.original}`;
           case 'done': {
-            const aside = `${l.original}-failed-${failedTag}`;
+            const aside = failedCopyOf(l.original, failedTag);
             rename(l.original, aside);
             if (halfway) return 'half';
             rename(l.retired, l.original);

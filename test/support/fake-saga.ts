@@ -87,7 +87,10 @@ export function ldapPlanOf(fake: FakeNode): string[] {
 const describeModel = (fake: FakeNode) =>
   JSON.stringify({ dirs: Object.fromEntries(fake.model.dirs), servers: Object.fromEntries(fake.model.servers), cluster: fake.model.cluster, calls: fake.keys() });
 
-/** The saga's end state: the original in place and untouched, nothing of the run left but (after a swap) the kept migrated copy. */
+/**
+ * The saga's end state: the original in place and untouched, nothing of the run left but the
+ * migrated directory, kept aside as a -failed copy whenever the run had created it (before or after the swap).
+ */
 export function assertOriginalBack(fake: FakeNode, opts: { failedCopy: boolean }): void {
   const { layout, dirs, servers, cluster } = fake.model;
   const state = describeModel(fake);
@@ -95,7 +98,7 @@ export function assertOriginalBack(fake: FakeNode, opts: { failedCopy: boolean }
   assert.deepEqual(fake.original, fake.initialOriginal, 'the original is unchanged');
   for (const dir of [layout.new, layout.retired, layout.work]) assert.ok(!dirs.has(dir), `${dir} is gone: ${state}`);
   const failed = [...dirs.entries()].filter(([d]) => d.startsWith(`${layout.original}-failed-`));
-  assert.equal(failed.length, opts.failedCopy ? 1 : 0, `a -failed copy is kept only after a swap: ${state}`);
+  assert.equal(failed.length, opts.failedCopy ? 1 : 0, `a -failed copy is kept exactly when the migrated directory had been created: ${state}`);
   if (opts.failedCopy) assert.equal(failed[0]![1].pg, '15', 'the kept copy is the migrated directory');
   assert.equal(dirs.size, opts.failedCopy ? 2 : 1, `no other directory: ${state}`);
   assert.equal(servers.size, 0, `no server of the run is left running: ${state}`);

@@ -1,11 +1,12 @@
 // The swap and its undoing from every intermediate state: an interrupted attempt is finished by
-// running it again, never left half done.
+// running it again, never left half done. A rollback before the swap keeps the migrated copy too.
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { createServerActivities } from '../../src/activities/servers.js';
 import { createSwapActivities } from '../../src/activities/swap.js';
 import { layoutFor } from '../../src/config/layout.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -28,7 +29,9 @@ async function setup(state: { live?: string; next?: string; old?: string }) {
     await fs.mkdir(where);
     await fs.writeFile(path.join(where, 'PG_VERSION'), `${version}\n`);
   }
-  const activities = createSwapActivities(realDeps(createLogger('swap-test', 'silent')));
+  const deps = realDeps(createLogger('swap-test', 'silent'));
+  const activities = createSwapActivities(deps);
+  const servers = createServerActivities(deps);
   const env = new MockActivityEnvironment();
   const versions = async () => {
     const read = (d: string) => fs.readFile(path.join(d, 'PG_VERSION'), 'utf8').then((t) => t.trim(), () => undefined);
@@ -37,6 +40,8 @@ async function setup(state: { live?: string; next?: string; old?: string }) {
   return {
     swap: () => env.run(activities.swap, ctx) as Promise<string>,
     unswap: () => env.run(activities.unswap, ctx, 'tag') as Promise<string>,
+    discard: (role: 'work' | 'new') => env.run(servers.discardServer, ctx, role) as Promise<string>,
+    layout,
     versions,
     aside: `${layout.original}-failed-tag`,
   };
@@ -77,4 +82,18 @@ test('an unrecognisable state is refused without touching anything', async () =>
   assert.deepEqual(await s.versions(), { live: '9.6', next: '15', old: '9.6' });
   const untouched = await setup({ live: '9.6', next: '15' });
   assert.equal(await untouched.unswap(), 'not swapped: nothing to undo');
+});
+
+test('a rollback before the swap keeps the migrated directory aside, once; the 9.6 working copy is removed', async () => {
+  const s = await setup({ live: '9.6', next: '15' });
+  await fs.mkdir(s.layout.work);
+  assert.equal(s.layout.failed, `${s.layout.original}-failed-test`, 'named like the copy an undone swap keeps, with the run tag');
+  assert.equal(await s.discard('new'), `stopped the new server and moved ${s.layout.new} to ${s.layout.failed} (kept for diagnosis; remove it when no longer needed)`);
+  assert.deepEqual(await s.versions(), { live: '9.6', next: undefined, old: undefined });
+  assert.equal((await fs.readFile(path.join(s.layout.failed, 'PG_VERSION'), 'utf8')).trim(), '15');
+  assert.equal(await s.discard('new'), `stopped the new server; the migrated directory is already kept at ${s.layout.failed}`, 'a retry says where it is');
+  assert.match(await s.discard('work'), /removed .*postgres-dcm4che9\.6/);
+  await assert.rejects(fs.access(s.layout.work));
+  const never = await setup({ live: '9.6' });
+  assert.match(await never.discard('new'), /was never created, nothing to keep/);
 });
