@@ -7,7 +7,7 @@ import type { Cluster, ClusterProgress } from '../cluster/port.js';
 import { layoutFor, type Layout, type ServerRole } from '../config/layout.js';
 import { configSchema, type MigrationConfig, type SecretRef } from '../config/schema.js';
 import type { WatchedSessions } from '../postgres/liveness.js';
-import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint, ServerSpec } from '../runtime/port.js';
+import { InitFailed, type ContainerRuntime, type DatabaseCredentials, type ServerEndpoint, type ServerSpec } from '../runtime/port.js';
 import type { StepProgress } from '../shared.js';
 import { TransferWatch } from './stall.js';
 
@@ -63,7 +63,10 @@ export function serverSpec(env: Env, role: ServerRole): ServerSpec {
 
 /** Start the role's server, or find it running: every step that needs a server calls this first. */
 export function ensureServer(env: Env, role: ServerRole): Promise<ServerEndpoint> {
-  return env.runtime.start(serverSpec(env, role), env.config.readyTimeoutSeconds * 1000);
+  return env.runtime.start(serverSpec(env, role), env.config.readyTimeoutSeconds * 1000).catch((err: unknown) => {
+    // The image's initialisation would fail the same way again: the step fails now, with its reason.
+    throw err instanceof InitFailed ? fatal('InitFailed', err.message) : err;
+  });
 }
 
 const lastDetails = new WeakMap<Context, StepProgress>();

@@ -19,9 +19,9 @@ import type {
   ServerSpec,
   ServerState,
 } from './port.js';
-import { ExecFailed } from './port.js';
+import { ExecFailed, InitFailed } from './port.js';
 import { alive } from './process.js';
-import { exists, mustExecute, readJsonIfPresent, writeFileDurably } from '../files.js';
+import { exists, mustExecute, readJsonIfPresent, renameDurably, writeFileDurably } from '../files.js';
 import { osUser } from '../os-users.js';
 
 export interface LocalImage {
@@ -48,6 +48,8 @@ interface ServerRecord {
 }
 
 const PORT = 5432;
+/** Beside a data directory being initialised: `<dataDir>.initialising-<pid>-<time>`. */
+const INITIALISING = '.initialising-';
 const CLIENT_TOOLS = new Set(['psql', 'pg_dump', 'pg_dumpall', 'pg_isready', 'pg_restore']);
 const STDERR_TAIL = 8192;
 
@@ -119,35 +121,69 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     };
   }
 
-  /** Like the images' entrypoint: initdb, create the database, run the init scripts. */
+  /**
+   * Like the images' entrypoint: initdb, create the database, run the init scripts. All or
+   * nothing: it happens in a sibling directory that is renamed into place only once every step
+   * succeeded, so a failure (or a killed worker) never leaves a half-initialised data directory
+   * that the next start would take for a complete one.
+   */
   async function initialise(spec: ServerSpec, record: ServerRecord): Promise<void> {
-    await fs.mkdir(spec.dataDir, { recursive: true, mode: 0o700 });
-    await ownForServer(spec.dataDir);
-    const pwDir = await fs.mkdtemp(path.join(opts.stateDir, 'pw-'));
-    const pwFile = path.join(pwDir, 'pw');
+    await removeAbandonedInits(record);
+    await fs.mkdir(path.dirname(spec.dataDir), { recursive: true });
+    const scratch: ServerRecord = { ...record, dataDir: `${spec.dataDir}${INITIALISING}${process.pid}-${Date.now()}` };
     try {
-      await fs.writeFile(pwFile, spec.database.password, { mode: 0o600 });
-      await ownForServer(pwDir);
-      await ownForServer(pwFile);
-      await runOrThrow(
-        'initdb',
-        serverArgv(spec.image, 'initdb', [
-          '-D', spec.dataDir, '-U', spec.database.user, `--pwfile=${pwFile}`,
-          '--auth=md5', '-E', 'UTF8', '--locale=C',
-        ]),
-      );
-    } finally {
-      await fs.rm(pwDir, { recursive: true, force: true });
-    }
-    await launch(spec.image, record, false);
-    try {
-      await waitReady(record, 60_000);
-      await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${escapeIdentifier(spec.database.name)}`], clientEnv(record, 'postgres'));
-      for (const script of await initScripts(spec.image)) {
-        await runOrThrow(`init script ${path.basename(script)}`, [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', script], clientEnv(record));
+      await fs.mkdir(scratch.dataDir, { mode: 0o700 });
+      await ownForServer(scratch.dataDir);
+      const pwDir = await fs.mkdtemp(path.join(opts.stateDir, 'pw-'));
+      const pwFile = path.join(pwDir, 'pw');
+      try {
+        await fs.writeFile(pwFile, spec.database.password, { mode: 0o600 });
+        await ownForServer(pwDir);
+        await ownForServer(pwFile);
+        await runOrThrow(
+          'initdb',
+          serverArgv(spec.image, 'initdb', [
+            '-D', scratch.dataDir, '-U', spec.database.user, `--pwfile=${pwFile}`,
+            '--auth=md5', '-E', 'UTF8', '--locale=C',
+          ]),
+        );
+      } finally {
+        await fs.rm(pwDir, { recursive: true, force: true });
       }
-    } finally {
-      await shutdown(record);
+      await launch(spec.image, scratch, false);
+      try {
+        await waitReady(scratch, 60_000);
+        await runOrThrow('psql', [clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${escapeIdentifier(spec.database.name)}`], clientEnv(scratch, 'postgres'));
+        for (const script of await initScripts(spec.image)) {
+          const result = await run([clientBin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', script], { env: clientEnv(scratch) });
+          if (result.exitCode !== 0) {
+            const why = new ExecFailed(`init script ${path.basename(script)}`, result.exitCode, result.stderr).message;
+            throw new InitFailed(`initialising ${spec.dataDir} failed: ${why}; nothing was left behind (the next start initialises from scratch)`);
+          }
+        }
+      } finally {
+        await shutdown(scratch);
+      }
+      // Replaces an empty directory of that name too (a rename onto an empty directory is allowed).
+      await renameDurably(scratch.dataDir, spec.dataDir);
+    } catch (err) {
+      await fs.rm(scratch.dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Initialisations a killed worker left beside the data directory: their server (which may still
+   * run, detached) is stopped and the directory removed.
+   */
+  async function removeAbandonedInits(record: ServerRecord): Promise<void> {
+    const parent = path.dirname(record.dataDir);
+    const prefix = `${path.basename(record.dataDir)}${INITIALISING}`;
+    const names = await fs.readdir(parent).catch(() => [] as string[]);
+    for (const name of names.filter((n) => n.startsWith(prefix))) {
+      const abandoned: ServerRecord = { ...record, dataDir: path.join(parent, name) };
+      await shutdown(abandoned);
+      await fs.rm(abandoned.dataDir, { recursive: true, force: true });
     }
   }
 
@@ -269,6 +305,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
       const record = await readRecord(name);
       if (!record) return;
       if (await postmasterPid(record.dataDir)) throw new Error(`server ${name} is still running; stop it first`);
+      await removeAbandonedInits(record);
       await fs.rm(record.socketDir, { recursive: true, force: true });
       await fs.rm(recordFile(name), { force: true });
     },

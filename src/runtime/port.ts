@@ -59,7 +59,7 @@ export interface ContainerRuntime {
   exec(name: string, argv: string[], io?: ExecIO): Promise<ExecResult>;
   /** Stop the server and wait until it has released its data directory. Idempotent. */
   stop(name: string): Promise<void>;
-  /** Forget the server (container, records). Idempotent; never touches the data directory. */
+  /** Forget the server (container, records, what a killed first start left beside it). Idempotent; never touches the data directory. */
   remove(name: string): Promise<void>;
   state(name: string): Promise<ServerState>;
   /** Some PostgreSQL server (ours or not) is running on this data directory. */
@@ -75,4 +75,12 @@ export class ExecFailed extends Error {
     super(`${argv0} exited with ${exitCode}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
     this.name = 'ExecFailed';
   }
+}
+
+/**
+ * The first start of an empty data directory failed in the image's own initialisation (an init
+ * script's SQL error): it fails the same way on every retry.
+ */
+export class InitFailed extends Error {
+  override name = 'InitFailed';
 }
