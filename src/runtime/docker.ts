@@ -13,7 +13,9 @@ import { finished } from 'node:stream/promises';
 import { Writable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { exists, readJsonIfPresent, writeFileDurably } from '../files.js';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
+import { InitFailed } from './port.js';
 import { alive } from './process.js';
 
 export interface DockerRuntimeOptions {
@@ -100,7 +102,9 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
     throw new Error(`cannot set up the Docker client for ${connection.describe}: ${(err as Error).message}`);
   }
   const nameOf = (server: string) => containerName(opts.migrationId, server);
-  const socketDirOf = (server: string) => path.join(opts.stateDir, 'sockets', server.replace(/[^A-Za-z0-9_.-]/g, '-'));
+  const fileNameOf = (server: string) => server.replace(/[^A-Za-z0-9_.-]/g, '-');
+  const socketDirOf = (server: string) => path.join(opts.stateDir, 'sockets', fileNameOf(server));
+  const initMarkerOf = (server: string) => path.join(opts.stateDir, 'initialising', `${fileNameOf(server)}.json`);
 
   async function inspect(server: string): Promise<Docker.ContainerInspectInfo | undefined> {
     try {
@@ -229,16 +233,19 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
     }
   }
 
-  async function waitReady(info: Docker.ContainerInspectInfo, spec: ServerSpec, timeoutMs: number): Promise<void> {
+  async function waitReady(info: Docker.ContainerInspectInfo, spec: ServerSpec, timeoutMs: number, initialising: boolean): Promise<void> {
     const password = spec.database.password;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const current = await docker.getContainer(info.Id).inspect();
       if (!current.State.Running) {
-        throw new Error(
-          `server ${spec.name} (container ${nameOf(spec.name)}) stopped while starting (exit code ${current.State.ExitCode}); ` +
-            `last log lines:\n${await lastLogLines(info.Id, password)}`,
-        );
+        const stopped = `(container ${nameOf(spec.name)}) stopped while starting (exit code ${current.State.ExitCode})`;
+        const log = `last log lines:\n${await lastLogLines(info.Id, password)}`;
+        // The entrypoint exits at the first failing init script, after initdb wrote PG_VERSION.
+        if (initialising) {
+          throw new InitFailed(`the image's initialisation of ${spec.dataDir} failed: server ${spec.name} ${stopped}; the directory is half-initialised, the next start removes it and initialises again; ${log}`);
+        }
+        throw new Error(`server ${spec.name} ${stopped}; ${log}`);
       }
       // Over TCP inside the container: on first start the image initialises the cluster on a
       // server that listens on the socket only, which must not count as ready.
@@ -329,6 +336,20 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
     return false;
   }
 
+  /**
+   * The image initialises an empty directory on its first start, in place: a failing init script
+   * leaves initdb's files behind, which the image's next start takes for a cluster. So a first
+   * start is marked (in stateDir) until its server is ready, and a directory still marked when
+   * the next start comes holds only what the incomplete initialisation wrote: it is removed and
+   * initialised again. Never for a read-only server (the live directory), which must hold a cluster.
+   */
+  async function prepareFirstStart(spec: ServerSpec): Promise<void> {
+    if (spec.readOnly) return;
+    const marker = initMarkerOf(spec.name);
+    if ((await readJsonIfPresent<InitMarker>(marker))?.dataDir === spec.dataDir) await fs.rm(spec.dataDir, { recursive: true, force: true });
+    if (!(await exists(path.join(spec.dataDir, 'PG_VERSION')))) await writeFileDurably(marker, JSON.stringify({ dataDir: spec.dataDir } satisfies InitMarker));
+  }
+
   return {
     kind: 'docker',
 
@@ -372,9 +393,12 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
           if (await dataDirInUse(spec.dataDir)) {
             throw new Error(`another PostgreSQL server is running on ${spec.dataDir}: stop it before the migration starts a server there`);
           }
+          await prepareFirstStart(spec);
           info = await create(spec, socketDir);
         }
-        await waitReady(info, spec, readyTimeoutMs);
+        const marker = initMarkerOf(spec.name);
+        await waitReady(info, spec, readyTimeoutMs, (await readJsonIfPresent<InitMarker>(marker))?.dataDir === spec.dataDir);
+        await fs.rm(marker, { force: true });
         return { host: socketDir, port: PORT };
       } catch (err) {
         throw scrub(err, spec.database.password);
@@ -419,6 +443,11 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
 }
 
 type Pingable = { ping(opts: { abortSignal: AbortSignal }): Promise<unknown> };
+
+/** A first start of `dataDir` whose initialisation has not been seen to complete. */
+interface InitMarker {
+  dataDir: string;
+}
 
 /**
  * Copies the exec's output to io.stdout (pausing the connection while io.stdout is full) and its

@@ -12,8 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import pg from 'pg';
 import { containerName, createDockerRuntime, dockerConnection } from '../../src/runtime/docker.js';
-import type { ContainerRuntime, ServerEndpoint, ServerSpec } from '../../src/runtime/port.js';
-import { ensureTestImages, startPodman, type PodmanService } from '../support/podman.js';
+import { InitFailed, type ContainerRuntime, type ServerEndpoint, type ServerSpec } from '../../src/runtime/port.js';
+import { ensureTestImages, startPodman, withInitScript, type PodmanService } from '../support/podman.js';
 
 const MIGRATION = `it-${process.pid}`;
 // Lower-case letters and digits: it must survive as a configuration parameter name (see below).
@@ -410,6 +410,21 @@ describe('Docker runtime on a real engine (podman)', { timeout: 600_000 }, () =>
     assert.match(err.message, /last log lines:\n.+/);
     await within(runtime.stop('slow'), 90_000, 'stop');
     await runtime.remove('slow');
+  });
+
+  test('an init script of the image failing: the start fails naming it, and the next start never takes the half-initialised directory for a cluster', { timeout: 240_000 }, async () => {
+    const broken = await within(withInitScript(images.old, '20_broken.sql', 'CREATE TABLE made_by_init (i int);\nSELECT * FROM no_such_table;\n'), 120_000, 'image with a failing init script');
+    const brokenRuntime = createDockerRuntime({ host: `unix://${engine.socketPath}`, stateDir, images: { ...images, old: broken }, migrationId: MIGRATION });
+    const s = spec('broken-init');
+    for (const attempt of [1, 2]) {
+      const err = await rejection(brokenRuntime.start(s, READY_MS), /initialisation of .* failed: .*exit code 3.*half-initialised.*20_broken\.sql.*relation "no_such_table" does not exist/s);
+      assert.ok(err instanceof InitFailed, `attempt ${attempt}: ${err.name}`);
+    }
+    // With the image fixed, the next start initialises the directory again, from scratch.
+    await runtime.start(s, READY_MS);
+    assert.equal((await psql('broken-init', "SELECT to_regclass('public.made_by_init') IS NULL AND to_regclass('public.study') IS NOT NULL")).stdout, 't');
+    await runtime.stop('broken-init');
+    await runtime.remove('broken-init');
   });
 
   test('the new image (PostgreSQL 15) initialises its own schema', { timeout: 120_000 }, async () => {

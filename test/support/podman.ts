@@ -162,6 +162,27 @@ async function buildImages(): Promise<typeof TEST_IMAGES> {
   return TEST_IMAGES;
 }
 
+/**
+ * `base` with one more init script in /docker-entrypoint-initdb.d (e.g. one that fails), built
+ * once per content by copying the file into a created, never started, container and committing it.
+ */
+export async function withInitScript(base: string, file: string, sql: string): Promise<string> {
+  const tag = `${base}-init-${createHash('sha256').update(base).update(file).update(sql).digest('hex').slice(0, 12)}`;
+  if (await podman(['image', 'exists', tag]).then(() => true, () => false)) return tag;
+  const dir = await fs.mkdtemp(path.join(STATE, 'init-script-'));
+  const container = `init-script-${process.pid}`;
+  try {
+    await fs.writeFile(path.join(dir, file), sql, { mode: 0o644 });
+    await podman(['create', '--name', container, base]);
+    await podman(['cp', path.join(dir, file), `${container}:/docker-entrypoint-initdb.d/${file}`]);
+    await podman(['commit', '--quiet', container, tag]);
+  } finally {
+    await podman(['rm', '--force', container]).catch(() => undefined);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  return tag;
+}
+
 async function inputsHash(version: string, initDir: string): Promise<string> {
   const hash = createHash('sha256').update(version);
   const sql = (await fs.readdir(initDir).catch(() => [] as string[])).filter((f) => f.endsWith('.sql')).sort();
