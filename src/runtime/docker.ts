@@ -17,6 +17,7 @@ import { exists, readJsonIfPresent, writeFileDurably } from '../files.js';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
 import { InitFailed } from './port.js';
 import { alive } from './process.js';
+import { readOnlySettings, settingArgs } from './read-only.js';
 
 export interface DockerRuntimeOptions {
   /** Engine address (unix:///path or tcp://host:port); else DOCKER_HOST; else /var/run/docker.sock. */
@@ -277,7 +278,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
         `POSTGRES_PASSWORD=${spec.database.password}`,
       ],
       // Without Cmd the image's own (`postgres`) runs; the entrypoint passes `-c` options on.
-      ...(spec.readOnly ? { Cmd: ['postgres', '-c', 'default_transaction_read_only=on'] } : {}),
+      ...(spec.readOnly ? { Cmd: ['postgres', ...settingArgs(readOnlySettings(await pgVersionOf(spec.dataDir), SOCKET_DIR))] } : {}),
       Labels: {
         [LABEL_MIGRATION]: opts.migrationId,
         [LABEL_SERVER]: spec.name,
@@ -447,6 +448,15 @@ type Pingable = { ping(opts: { abortSignal: AbortSignal }): Promise<unknown> };
 /** A first start of `dataDir` whose initialisation has not been seen to complete. */
 interface InitMarker {
   dataDir: string;
+}
+
+/** The PostgreSQL version of the cluster in a (host) data directory. */
+async function pgVersionOf(dataDir: string): Promise<string> {
+  try {
+    return (await fs.readFile(path.join(dataDir, 'PG_VERSION'), 'utf8')).trim();
+  } catch {
+    throw new Error(`${dataDir} holds no PostgreSQL cluster (no PG_VERSION)`);
+  }
 }
 
 /**

@@ -21,6 +21,7 @@ import type {
 } from './port.js';
 import { ExecFailed, InitFailed } from './port.js';
 import { alive } from './process.js';
+import { readOnlySettings, settingArgs } from './read-only.js';
 import { exists, mustExecute, readJsonIfPresent, renameDurably, writeFileDurably } from '../files.js';
 import { osUser } from '../os-users.js';
 
@@ -203,7 +204,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     const log = await fs.open(logFile(record.name), 'a', 0o600);
     try {
       const args = ['-D', record.dataDir, '-k', record.socketDir, '-p', String(PORT), '-c', 'listen_addresses='];
-      if (readOnly) args.push('-c', 'default_transaction_read_only=on');
+      if (readOnly) args.push(...settingArgs(readOnlySettings(await fs.readFile(path.join(record.dataDir, 'PG_VERSION'), 'utf8'), record.socketDir)));
       const argv = serverArgv(image, 'postgres', args);
       // Detached: the server must outlive a crashed worker, like a container would.
       const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd] });

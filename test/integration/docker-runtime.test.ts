@@ -13,6 +13,7 @@ import Docker from 'dockerode';
 import pg from 'pg';
 import { containerName, createDockerRuntime, dockerConnection } from '../../src/runtime/docker.js';
 import { InitFailed, type ContainerRuntime, type ServerEndpoint, type ServerSpec } from '../../src/runtime/port.js';
+import { readOnlySettings, settingArgs } from '../../src/runtime/read-only.js';
 import { ensureTestImages, startPodman, withInitScript, type PodmanService } from '../support/podman.js';
 
 const MIGRATION = `it-${process.pid}`;
@@ -316,10 +317,17 @@ describe('Docker runtime on a real engine (podman)', { timeout: 600_000 }, () =>
     await runtime.start(spec('original', { readOnly: true }), READY_MS);
     const readOnly = await inspect('original');
     assert.notEqual(readOnly.Id, writable.Id);
-    assert.deepEqual(readOnly.Config.Cmd, ['postgres', '-c', 'default_transaction_read_only=on']);
+    assert.deepEqual(readOnly.Config.Cmd, ['postgres', ...settingArgs(readOnlySettings('9.6', '/var/run/postgresql'))]);
     const write = await psql('original', 'CREATE TABLE nope (i int)');
     assert.notEqual(write.exitCode, 0);
     assert.match(write.stderr, /read-only transaction/);
+    // The server itself writes as little as it can: no autovacuum, no table statistics, and the
+    // statistics collector's files in the socket directory instead of the data directory.
+    for (const [setting, value] of [['autovacuum', 'off'], ['track_counts', 'off'], ['stats_temp_directory', '/var/run/postgresql']]) {
+      assert.equal((await psql('original', `SHOW ${setting}`)).stdout, value, setting);
+    }
+    assert.equal((await psql('original', 'SELECT count(*) >= 0 FROM pg_stat_user_tables')).stdout, 't');
+    assert.deepEqual(await fs.readdir(path.join(work, 'original', 'pg_stat_tmp')), []);
     assert.equal((await psql('original', 'SELECT count(*) FROM blob')).stdout, '100000');
   });
 

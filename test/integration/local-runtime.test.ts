@@ -1,6 +1,6 @@
 // The local runtime on real PostgreSQL 9.6 and 15 servers: a first start initialises a data
 // directory all or nothing (a failing init script or a killed worker never leaves a
-// half-initialised one behind).
+// half-initialised one behind), and a read-only server (the original) writes as little as it can.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -133,4 +133,26 @@ test('a first start killed during its init scripts: the next start stops the ser
   await runtime.start(s, READY_MS);
   assert.equal(await psql(runtime, s.name, 'SELECT string_agg(i::text, \',\') FROM made_by_init'), '30', 'initialised completely, every script once');
   assert.deepEqual(await besides(s.dataDir), [path.basename(s.dataDir)], 'the scratch directory is gone');
+});
+
+test('a read-only server (the original) runs without autovacuum or table statistics, and on 9.6 keeps its statistics files out of the data directory', async () => {
+  for (const image of ['old', 'new'] as const) {
+    const writable = spec(`live-${image}`, image);
+    const runtime = runtimeFor(optionsWith(), writable.name);
+    await runtime.start(writable, READY_MS);
+    await runtime.stop(writable.name);
+    await runtime.start({ ...writable, readOnly: true }, READY_MS);
+    const show = (setting: string) => psql(runtime, writable.name, `SHOW ${setting}`);
+    assert.equal(await show('default_transaction_read_only'), 'on');
+    assert.equal(await show('autovacuum'), 'off', image);
+    assert.equal(await show('autovacuum_freeze_max_age'), '2000000000', 'no vacuum forced by the freeze age either');
+    assert.equal(await show('track_counts'), 'off', image);
+    if (image === 'old') {
+      // Asking for statistics makes the 9.6 collector write its files: not into the data directory.
+      await psql(runtime, writable.name, 'SELECT count(*) FROM pg_stat_user_tables');
+      assert.deepEqual(await fs.readdir(path.join(writable.dataDir, 'pg_stat_tmp')), []);
+      assert.ok(!(await show('stats_temp_directory')).startsWith(writable.dataDir));
+    }
+    await runtime.stop(writable.name);
+  }
 });
