@@ -6,13 +6,14 @@ import path from 'node:path';
 import { fsyncPath, readJsonIfPresent, writeFileDurably } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
+import { analyzeTables } from '../postgres/maintenance.js';
 import type { CreatedDatabase, DumpResult } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, Env, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
 
 /** What the durable server must report once the bulk-load settings are gone. */
-const DURABLE = { fsync: 'on', full_page_writes: 'on', wal_level: 'replica' };
+const DURABLE = { fsync: 'on', full_page_writes: 'on', wal_level: 'replica', autovacuum: 'on' };
 
 interface Marker {
   bootId: string;
@@ -89,19 +90,31 @@ export function createFastActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Bulk-load settings off, every file of the new directory fsynced, server restarted with the
-     * durable settings and checkpointed. Only after this may the new database be verified.
+     * After the updates: the tables they rewrote vacuumed (FULL: the new directory is no larger
+     * than a fresh restore's) and every table analyzed, still under the fast settings; then the
+     * bulk-load settings off, every file of the new directory fsynced, the server restarted with
+     * the durable settings and checkpointed. Only after this may the new database be verified.
      */
-    async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; ms: number }> {
+    async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
       const env = await envFor(deps, ctx);
       await assertLoadIntact(env);
       const started = Date.now();
       let filesSynced = 0;
+      let compacted: string[] = [];
       const endpoint = await ensureServer(env, 'new');
-      // Each phase begun and each file synced is movement; the CHECKPOINT's session counts while it writes.
+      // Each phase begun, each table vacuumed and each file synced is movement; the VACUUM's and
+      // the CHECKPOINT's sessions count while they work.
+      const vacuuming = { endpoint, credentials: env.credentials, appName: 'kaapana-migrate-vacuum' };
       const checkpointing = { endpoint, credentials: env.credentials, appName: 'kaapana-migrate-checkpoint' };
+      const bulkLoaded = (await readMarker(env)) !== undefined;
+      if (bulkLoaded) {
+        compacted = await withProgress({ step: 'restoreDurability', detail: 'VACUUM FULL and ANALYZE', unit: 'commands' }, (progress) => {
+          const onTable = (detail: string, done: number, total: number) => progress.update({ detail, done, total }, true);
+          return withClient(endpoint, env.credentials, (c) => analyzeTables(c, { compact: true, onTable }), env.credentials.name, vacuuming.appName);
+        }, vacuuming);
+      }
       await withProgress({ step: 'restoreDurability', detail: 'bulk-load settings off' }, async (progress) => {
-        if (await readMarker(env)) {
+        if (bulkLoaded) {
           await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
           progress.update({ detail: 'stopping the new server' }, true);
           await env.runtime.stop(env.layout.serverName.new);
@@ -117,7 +130,7 @@ export function createFastActivities(deps: ActivityDeps) {
       }, checkpointing);
       await fs.rm(markerFile(env), { force: true });
       await fsyncPath(env.layout.runDir);
-      return { filesSynced, ms: Date.now() - started };
+      return { filesSynced, compacted, ms: Date.now() - started };
     },
   };
 }

@@ -1,6 +1,8 @@
 // Dumps and restores, streamed with byte progress in the heartbeats.
 import { promises as fs } from 'node:fs';
 import type { ServerRole } from '../config/layout.js';
+import { withClient } from '../postgres/client.js';
+import { analyzeTables } from '../postgres/maintenance.js';
 import { DumpChanged, dumpToFile, restoreFromFile, type CreatedDatabase, type DumpResult } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, RunContext } from './context.js';
@@ -38,7 +40,8 @@ export function createTransferActivities(deps: ActivityDeps) {
       const started = Date.now();
       const total = (await fs.stat(dump.file)).size;
       const appName = `kaapana-migrate-restore-${role}`;
-      // Its session counts too: no byte moves while it builds the indexes and foreign keys at the end.
+      // Its sessions count too: no byte moves while it builds the indexes and foreign keys at the end,
+      // nor during the ANALYZE after it.
       return withProgress({ step: role === 'new' ? 'restoreNew' : 'restoreWork', unit: 'bytes', total, done: 0 }, async (progress) => {
         try {
           const target = { server: env.layout.serverName[role], endpoint, credentials: env.credentials };
@@ -47,6 +50,11 @@ export function createTransferActivities(deps: ActivityDeps) {
             appName,
             signal: progress.signal,
           });
+          // A fresh restore has no planner statistics: the updates (on the working copy) and the
+          // applications (on the new database) would run on guesses until autovacuum came by. Its
+          // session is named like the restore's, so a long ANALYZE counts as movement too.
+          const onTable = (detail: string) => progress.update({ detail }, true);
+          await withClient(endpoint, env.credentials, (c) => analyzeTables(c, { compact: false, onTable }), env.credentials.name, appName);
           return { ...result, ms: Date.now() - started };
         } catch (err) {
           if (err instanceof DumpChanged) throw fatal('DumpChanged', err.message);

@@ -96,9 +96,9 @@ export async function dumpAndRestore(
 }
 
 /**
- * Settings for the load only. Safe because a lost load is redone from the dump: fsync and
- * full_page_writes only matter across an OS crash, and wal_level minimal lets the COPY into
- * tables created in the same transaction skip the WAL altogether.
+ * Settings for the load and the updates only. Safe because a lost load is redone from the dump:
+ * fsync and full_page_writes only matter across an OS crash, and wal_level minimal lets the COPY
+ * into tables created in the same transaction skip the WAL altogether.
  */
 export const BULK_LOAD_SETTINGS: Record<string, string> = {
   fsync: 'off',
@@ -111,6 +111,9 @@ export const BULK_LOAD_SETTINGS: Record<string, string> = {
   maintenance_work_mem: '512MB',
   // The updates rewrite whole tables with all their indexes: a larger cache saves re-reads.
   shared_buffers: '1GB',
+  // restoreDurability vacuums and analyzes what the updates rewrote; meanwhile autovacuum would
+  // only compete with the load and the updates for the disk (and reset the dead-row counts).
+  autovacuum: 'off',
 };
 
 /** Sets (or with `undefined`, resets) the settings in postgresql.auto.conf; they apply at the next start. */

@@ -35,7 +35,7 @@ after(async () => {
   await h?.close();
 });
 
-test('fast mode ends with the database the guide path makes', async () => {
+test('fast mode ends with the database the guide path makes, no larger, both analyzed once', async (t) => {
   const guideNode = await demoNode('fp-guide', { instances: INSTANCES });
   const handle = await startMigration(h, guideNode);
   const report = await withWorker(h, guideNode.config.node, async () => {
@@ -57,7 +57,16 @@ test('fast mode ends with the database the guide path makes', async () => {
   assert.deepEqual(fastReport.dumps.map((d) => d.name), ['original'], 'one dump');
   assert.ok(['startWork', 'restoreWork', 'verifyWork', 'dumpUpdated', 'restoreNew', 'verifyNew'].every((n) => fastReport.steps.find((st) => st.step === n)?.status === 'skipped'));
   await recordHistory(h, fastHandle, 'completed-fast');
-  assert.equal(equivalence(expected, await snapshot(fastNode, layoutFor(fastNode.config, fastReport.runTag).original, 'snap-workflow-fast')), 'equal', 'workflow fast mode');
+  const fast = await snapshot(fastNode, layoutFor(fastNode.config, fastReport.runTag).original, 'snap-workflow-fast');
+  assert.equal(equivalence(expected, fast), 'equal', 'workflow fast mode');
+  // The updates' dead rows are gone: what the updates rewrote was compacted.
+  const [guideBytes, fastBytes] = [expected.inventory.databaseBytes, fast.inventory.databaseBytes];
+  t.diagnostic(`database size: guide mode ${guideBytes} bytes, fast mode ${fastBytes} bytes`);
+  assert.ok(fastBytes <= guideBytes, `fast mode's database (${fastBytes} bytes) is no larger than guide mode's (${guideBytes} bytes)`);
+  // Both hand over a database with planner statistics for every table, each analyzed once
+  // (restoreNew's ANALYZE; restoreDurability's VACUUM (FULL, ANALYZE) or ANALYZE, never both).
+  assert.deepEqual(expected.notAnalyzedOnce, [], 'guide mode analyzed every table once');
+  assert.deepEqual(fast.notAnalyzedOnce, [], 'fast mode analyzed every table once');
 });
 
 /** The runtime with pg_dump replaced by `fake` (which may still call the real one). */

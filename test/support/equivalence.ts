@@ -1,8 +1,8 @@
 // Proof of equivalence: a migrated directory against the guide's, by schema-only dump and by
-// every table's row count and content checksum.
+// every table's row count and content checksum; with its size and which tables were analyzed.
 import { Writable } from 'node:stream';
 import type { DemoNode } from '../../src/demo/node.js';
-import { withClient } from '../../src/postgres/client.js';
+import { queryRows, withClient } from '../../src/postgres/client.js';
 import { takeInventory, type Inventory } from '../../src/postgres/inventory.js';
 import { compareInventories } from '../../src/verification/compare.js';
 import { createLocalRuntime } from '../../src/runtime/local.js';
@@ -11,6 +11,11 @@ import { ExecFailed } from '../../src/runtime/port.js';
 export interface Snapshot {
   schema: string;
   inventory: Inventory;
+  /**
+   * Tables that ANALYZE (or VACUUM's ANALYZE) ran on other than exactly once: never, or again
+   * (autovacuum's own runs do not count: they come whenever they come).
+   */
+  notAnalyzedOnce: string[];
 }
 
 /** Schema and inventory of the PostgreSQL 15 database in `dataDir`, read by a throwaway read-only server. */
@@ -32,7 +37,11 @@ export async function snapshot(node: DemoNode, dataDir: string, name: string): P
     if (result.exitCode !== 0) throw new ExecFailed('pg_dump --schema-only', result.exitCode, result.stderr);
     // pg_dump 15.14+ frames its output with a random \restrict key: not part of the schema.
     schema = schema.split('\n').filter((l) => !/^\\(un)?restrict /.test(l)).join('\n');
-    return { schema, inventory: await withClient(endpoint, credentials, (c) => takeInventory(c)) };
+    return await withClient(endpoint, credentials, async (c) => ({
+      schema,
+      inventory: await takeInventory(c),
+      notAnalyzedOnce: (await queryRows<{ name: string }>(c, `SELECT relname || ' (' || analyze_count || ' times)' AS name FROM pg_stat_user_tables WHERE analyze_count <> 1 ORDER BY 1`)).map((r) => r.name),
+    }));
   } finally {
     await runtime.stop(name);
     await runtime.remove(name);

@@ -635,12 +635,12 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         return { ...dumpOf(lay(ctx).dumps.original, from), ms: 5, created: SERVER_DEFAULTS };
       });
     },
-    async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; ms: number }> {
+    async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
       return run('restoreDurability', [ctx], () => {
         ensure(ctx, 'new');
-        const synced = model.bulkLoad ? 1234 : 0;
+        const [synced, compacted] = model.bulkLoad ? [1234, ['instance', 'series']] : [0, []];
         model.bulkLoad = false;
-        return { filesSynced: synced, ms: 4 };
+        return { filesSynced: synced, compacted, ms: 4 };
       });
     },
   };

@@ -1,0 +1,48 @@
+// Planner statistics and dead space after a load: a restored database has no statistics (the
+// planner guesses until autovacuum gets round to it), and each update script leaves the old
+// version of every row it rewrote, a whole table's worth for `instance`, and of the catalog rows
+// its DDL changed.
+import pg from 'pg';
+import { queryRows } from './client.js';
+import { listTables } from './inventory.js';
+
+export interface MaintenanceOptions {
+  /**
+   * VACUUM FULL (then ANALYZE) the tables with dead rows, the database's own catalogs included:
+   * their files are written again without them, so the database is no larger than a fresh
+   * restore of the same schema and rows.
+   */
+  compact: boolean;
+  /** Before each table: what runs on it, and how many tables are done. */
+  onTable?: (what: string, done: number, total: number) => void;
+}
+
+/**
+ * ANALYZE every table of the public schema; with `compact`, VACUUM (FULL, ANALYZE) instead for
+ * every table with dead rows. Returns the compacted ones.
+ */
+export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions): Promise<string[]> {
+  // Counted by the server as the updates committed: nothing else (autovacuum is off under the
+  // bulk-load settings) removes dead rows in between. Shared catalogs are not the database's.
+  const dead = opts.compact
+    ? await queryRows<{ schema: string; name: string }>(
+        client,
+        `SELECT s.schemaname AS schema, s.relname AS name
+           FROM pg_stat_all_tables s JOIN pg_class c ON c.oid = s.relid
+          WHERE s.schemaname IN ('public', 'pg_catalog') AND NOT c.relisshared AND s.n_dead_tup > 0 ORDER BY 1 DESC, 2`,
+      )
+    : [];
+  const quoted = (schema: string, table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
+  const compacted = new Set(dead.filter((t) => t.schema === 'public').map((t) => t.name));
+  const commands = [
+    // The catalogs' statistics are autovacuum's business, as on any database.
+    ...dead.map((t) => (t.schema === 'public' ? `VACUUM (FULL, ANALYZE) ${quoted(t.schema, t.name)}` : `VACUUM FULL ${quoted(t.schema, t.name)}`)),
+    // A table VACUUM (FULL, ANALYZE) has just analyzed is not analyzed again.
+    ...(await listTables(client)).filter((t) => !compacted.has(t)).map((t) => `ANALYZE ${quoted('public', t)}`),
+  ];
+  for (const [i, command] of commands.entries()) {
+    opts.onTable?.(command, i, commands.length);
+    await client.query(command);
+  }
+  return dead.map((t) => `${t.schema}.${t.name}`);
+}
