@@ -3,8 +3,8 @@
 // is finished by simply running it again.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { failedCopyOf, type Layout } from '../config/layout.js';
-import { renameDurably } from '../files.js';
+import type { Layout } from '../config/layout.js';
+import { exists, renameDurably } from '../files.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { envFor, fatal } from './context.js';
 
@@ -48,11 +48,16 @@ export function createSwapActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Puts the original back; the migrated directory is kept aside for diagnosis, never deleted. */
-    async unswap(ctx: RunContext, failedTag: string): Promise<string> {
+    /**
+     * Puts the original back; the migrated directory is kept aside as `layout.failed` for
+     * diagnosis, never deleted: under the run's tag, like the copy discardServer keeps before the swap.
+     * `_failedTag` (a random tag the workflow drew) is no longer used; the workflow still passes it
+     * so that the histories of runs recorded before replay the same.
+     */
+    async unswap(ctx: RunContext, _failedTag: string): Promise<string> {
       const { layout, runtime } = await envFor(deps, ctx);
       const { state, seen } = await stateOf(layout);
-      const aside = failedCopyOf(layout.original, failedTag);
+      const aside = layout.failed;
       if (await runtime.dataDirInUse(layout.original)) throw new Error(`a PostgreSQL server is running on ${layout.original}; stop it before rolling back`);
       switch (state) {
         case 'before':
@@ -61,6 +66,8 @@ export function createSwapActivities(deps: ActivityDeps) {
           await renameDurably(layout.retired, layout.original);
           return `moved ${layout.retired} back to ${layout.original}; the migrated copy stays at ${layout.new}`;
         case 'done':
+          // A rename onto an existing directory would fail anyway; this says which one is in the way.
+          if (await exists(aside)) throw new Error(`cannot keep the migrated ${layout.original} as ${aside}: that directory exists already`);
           await renameDurably(layout.original, aside);
           await renameDurably(layout.retired, layout.original);
           return `moved the migrated directory to ${aside} and ${layout.retired} back to ${layout.original}`;

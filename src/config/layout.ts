@@ -19,7 +19,11 @@ export interface Layout {
    * (schemaDrift); it exists only while that step runs.
    */
   scratch: string;
-  /** Where a rollback of this run keeps the migrated directory for diagnosis (`failedCopyOf` the run's tag). */
+  /**
+   * Where a rollback of this run keeps the migrated directory for diagnosis, before the swap
+   * (discardServer) and after it (unswap); never deleted by the tool. Beside the original, so the
+   * move is a rename, and named by the run's tag, so that no later run's copy collides with it.
+   */
   failed: string;
   /** Dumps, reports and logs of this run. */
   runDir: string;
@@ -31,14 +35,6 @@ export interface Layout {
   attempts: string;
   dataDirOf: Record<ServerRole, string>;
   serverName: Record<ServerRole, string>;
-}
-
-/**
- * A migrated directory that a rollback set aside (never deleted by the tool): beside the original,
- * so the move is a rename, and named by a tag so that no later run's copy collides with it.
- */
-export function failedCopyOf(original: string, tag: string): string {
-  return `${original}-failed-${tag}`;
 }
 
 export function layoutFor(config: MigrationConfig, runTag: string): Layout {
@@ -53,7 +49,7 @@ export function layoutFor(config: MigrationConfig, runTag: string): Layout {
     new: migrated,
     retired: `${original}-old`,
     scratch,
-    failed: failedCopyOf(original, runTag),
+    failed: `${original}-failed-${runTag}`,
     runDir,
     dumps: { original: path.join(runDir, 'pacsdb-original.sql'), updated: path.join(runDir, 'pacsdb-updated.sql') },
     report: { markdown: path.join(runDir, 'report.md'), json: path.join(runDir, 'report.json') },

@@ -76,10 +76,10 @@ describe('a step that fails for good rolls back', () => {
       assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: injected fault at ${key}.*rolled back`));
       const report = await assertRolledBack(handle);
       const kept = await takeFailedCopies();
-      // Once the migrated directory exists (from startNew on) a rollback keeps it, before the swap under this run's tag.
+      // Once the migrated directory exists (from startNew on) a rollback keeps it, before and after the swap under this run's tag.
       const created = step === 'verifyNew' || step === 'removeWork';
       assert.deepEqual(kept.map((k) => k.pg), created ? ['15'] : [], 'the migrated copy is kept aside exactly when it had been created');
-      if (step === 'verifyNew') assert.equal(kept[0]?.dir, layoutFor(node.config, report.runTag).failed);
+      if (created) assert.equal(kept[0]?.dir, layoutFor(node.config, report.runTag).failed);
     });
   }
 });

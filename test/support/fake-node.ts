@@ -11,7 +11,7 @@ import type { InventoryResult } from '../../src/activities/inventory.js';
 import type { LdapCommandResult, LdapPlan } from '../../src/activities/cluster.js';
 import type { ScriptResult } from '../../src/activities/updates.js';
 import type { ReplicaRecord } from '../../src/cluster/port.js';
-import { failedCopyOf, layoutFor, type Layout, type ServerRole } from '../../src/config/layout.js';
+import { layoutFor, type Layout, type ServerRole } from '../../src/config/layout.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput, MigrationConfig } from '../../src/config/schema.js';
 import { ldapCommandPlan } from '../../src/plan/ldap-commands.js';
@@ -492,6 +492,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
       });
     },
     async unswap(ctx: RunContext, failedTag: string): Promise<string> {
+      // Like the real one: the kept copy is named by the run's tag; failedTag is not used.
       return run('unswap', [ctx, failedTag], (halfway) => {
         const l = lay(ctx);
         const state = swapState(l);
@@ -503,7 +504,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
             rename(l.retired, l.original);
             return `moved ${l.retired} back to ${l.original}`;
           case 'done': {
-            const aside = failedCopyOf(l.original, failedTag);
+            const aside = l.failed;
             rename(l.original, aside);
             if (halfway) return 'half';
             rename(l.retired, l.original);

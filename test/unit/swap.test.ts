@@ -39,11 +39,11 @@ async function setup(state: { live?: string; next?: string; old?: string }) {
   };
   return {
     swap: () => env.run(activities.swap, ctx) as Promise<string>,
-    unswap: () => env.run(activities.unswap, ctx, 'tag') as Promise<string>,
+    // The workflow passes a random tag of its own, which the kept copy's name does not use.
+    unswap: () => env.run(activities.unswap, ctx, 'random') as Promise<string>,
     discard: (role: 'work' | 'new') => env.run(servers.discardServer, ctx, role) as Promise<string>,
     layout,
     versions,
-    aside: `${layout.original}-failed-tag`,
   };
 }
 
@@ -60,11 +60,18 @@ test('a swap interrupted between its renames is finished by the next attempt', a
   assert.deepEqual(await s.versions(), { live: '15', next: undefined, old: '9.6' });
 });
 
-test('undo after a full swap keeps the migrated copy aside', async () => {
+test('undo after a full swap keeps the migrated copy aside, named by the run tag like a rollback before the swap', async () => {
   const s = await setup({ live: '15', old: '9.6' });
-  assert.match(await s.unswap(), /moved the migrated directory to .*-failed-tag/);
+  assert.equal(s.layout.failed, `${s.layout.original}-failed-test`);
+  assert.equal(await s.unswap(), `moved the migrated directory to ${s.layout.failed} and ${s.layout.retired} back to ${s.layout.original}`);
   assert.deepEqual(await s.versions(), { live: '9.6', next: undefined, old: undefined });
-  assert.equal((await fs.readFile(path.join(s.aside, 'PG_VERSION'), 'utf8')).trim(), '15');
+  assert.equal((await fs.readFile(path.join(s.layout.failed, 'PG_VERSION'), 'utf8')).trim(), '15');
+  // A copy already there is never overwritten: the undo stops before its first rename.
+  const taken = await setup({ live: '15', old: '9.6' });
+  await fs.mkdir(taken.layout.failed);
+  await fs.writeFile(path.join(taken.layout.failed, 'kept'), '');
+  await assert.rejects(taken.unswap(), /cannot keep the migrated .* as .*-failed-test: that directory exists already/);
+  assert.deepEqual(await taken.versions(), { live: '15', next: undefined, old: '9.6' });
 });
 
 test('undo of a half swap, and of an interrupted undo, puts the original back', async () => {
