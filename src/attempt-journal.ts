@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { exists, fsyncPath } from './files.js';
 import type { StepName } from './shared.js';
 
 /** Compensations are no step of their own: their attempts count as the rollback's. */
@@ -56,13 +57,17 @@ export function attemptKeyOf(info: { activityId: string; attempt: number; workfl
 }
 
 /**
- * Appends one line and flushes it: a killed worker's last start line must survive it. The run's
- * directory is created with the first line (preflight runs before any dump has made it). A line
- * that cannot be written is a warning, never an error: the journal serves the report, not the step.
+ * Appends one line and flushes it: a killed worker's last start line must survive it, a machine
+ * crash too (the append that creates the file flushes its directory as well). An append, never a
+ * rewrite: lines other workers append meanwhile are kept, and a crash can tear only the last line
+ * (readJournal skips it). The run's directory is created with the first line (preflight runs
+ * before any dump has made it). A line that cannot be written is a warning, never an error: the
+ * journal serves the report, not the step.
  */
 export async function appendToJournal(file: string, record: JournalRecord, log: Logger): Promise<void> {
   try {
     await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const creating = !(await exists(file));
     const handle = await fs.open(file, 'a', 0o600);
     try {
       await handle.appendFile(`${JSON.stringify(record)}\n`);
@@ -70,6 +75,7 @@ export async function appendToJournal(file: string, record: JournalRecord, log: 
     } finally {
       await handle.close();
     }
+    if (creating) await fsyncPath(path.dirname(file));
   } catch (err) {
     log.warn({ file, activityId: record.activityId, attempt: record.attempt, error: (err as Error).message }, 'attempts journal not written');
   }

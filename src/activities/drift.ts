@@ -1,7 +1,7 @@
 // Schema drift: the migrated schema against a fresh one that the new image makes itself, on a
 // scratch server that exists only while this step runs.
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { writeFileDurably } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { readSchemaFacts, type SchemaFacts } from '../postgres/schema-facts.js';
 import type { ServerRole } from '../config/layout.js';
@@ -54,9 +54,8 @@ export function createDriftActivities(deps: ActivityDeps) {
       }
       const migrated = await factsOf(env, 'new');
       const report: DriftReport = { ...classifyDrift(migrated, await freshFacts(ctx, env)), file: layout.drift };
-      await fs.mkdir(layout.runDir, { recursive: true, mode: 0o700 });
       const rules = DRIFT_RULES.map(({ id, why }) => ({ id, why }));
-      await fs.writeFile(layout.drift, JSON.stringify({ ...report, rules }, null, 2), { mode: 0o600 });
+      await writeFileDurably(layout.drift, JSON.stringify({ ...report, rules }, null, 2));
       if (report.unexpected > 0) {
         const named = report.differences.filter((d) => d.class === 'unexpected').slice(0, NAMED_IN_MESSAGE).map(describeDifference);
         const more = report.unexpected > named.length ? `; and ${report.unexpected - named.length} more` : '';

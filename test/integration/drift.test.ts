@@ -56,6 +56,9 @@ test('the migrated demo drifts from a fresh new-init schema only as expected, an
   // servers outlive the worker), here with a table gone, which a reused scratch would report.
   const leftover = await ensureServer(env, 'scratch');
   await withClient(leftover, env.credentials, (c) => c.query('DROP TABLE uidmap CASCADE'));
+  // And the report file it was writing (durably, under a partial name).
+  await fs.mkdir(env.layout.runDir, { recursive: true });
+  await fs.writeFile(`${env.layout.drift}.partial-4242-1700000000000`, '{"differences":');
 
   const report = await asActivity(() => a.schemaDrift(ctx));
   assert.deepEqual(report.differences.filter((d) => d.class === 'unexpected'), []);
@@ -75,6 +78,7 @@ test('the migrated demo drifts from a fresh new-init schema only as expected, an
   assert.deepEqual({ ...written, rules: undefined }, { ...report, rules: undefined });
   assert.ok(written.rules.some((r) => r.id === 'unreferenced-patient-id' && r.why.length > 0));
   assert.equal((await fs.stat(report.file)).mode & 0o777, 0o600);
+  assert.deepEqual((await fs.readdir(env.layout.runDir)).filter((f) => f.startsWith(path.basename(env.layout.drift))), [path.basename(env.layout.drift)], 'no partial report is left');
   await assertScratchGone(ctx);
 });
 

@@ -1,12 +1,15 @@
 // State and backup files are written all or nothing and durably (temporary name, fsync, rename,
-// fsync of the directory); a retry removes the partial files a killed attempt left.
+// fsync of the directory); a retry removes the partial files a killed attempt left. The attempts
+// journal is the one file appended to: each line flushed where it is.
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import pg from 'pg';
+import { appendToJournal, readJournal, type JournalRecord } from '../../src/attempt-journal.js';
 import { writeFileDurably } from '../../src/files.js';
+import { createLogger } from '../../src/log.js';
 import { dumpToFile } from '../../src/postgres/transfer.js';
 import type { ContainerRuntime } from '../../src/runtime/port.js';
 import { NEW_POSTGRES_BIN_DIR, startTestCluster, type TestCluster } from '../support/pg-binaries.js';
@@ -101,4 +104,18 @@ test('a retried dump removes the partial files killed attempts left of that dump
   assert.deepEqual(await listing(dir), [...others, path.basename(file)].sort());
   const partial = log[0]?.[1] ?? '';
   assert.deepEqual(log, [['sync', partial], ['rename', partial, file], ['sync', dir]], 'written durably');
+});
+
+test('the attempts journal is appended to, never rewritten: each line fsynced, the directory too when the line created the file', async (t) => {
+  const dir = await tmp();
+  const file = path.join(dir, 'run', 'attempts.jsonl');
+  const log = durabilityLog(t);
+  const line = (attempt: number): JournalRecord => ({ workflowRunId: 'run', activityId: '7', attempt, event: 'note', at: '2026-01-01T00:00:00.000Z', note: `attempt ${attempt}` });
+  const quiet = createLogger('durable-test', 'silent');
+  await appendToJournal(file, line(1), quiet);
+  assert.deepEqual(log.splice(0), [['sync', file], ['sync', path.dirname(file)]], 'the first line: the file and its directory entry');
+  await appendToJournal(file, line(2), quiet);
+  assert.deepEqual(log, [['sync', file]], 'a later line: the file only, and no rename');
+  assert.deepEqual((await readJournal(file)).map((r) => r.attempt), [1, 2]);
+  assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
 });
