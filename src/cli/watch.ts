@@ -6,7 +6,7 @@ import { MultiBar, Presets } from 'cli-progress';
 import { WorkflowFailedError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionStatusName, type WorkflowHandle } from '@temporalio/client';
 import type { PayloadConverter } from '@temporalio/common';
 import { layoutFor } from '../config/layout.js';
-import { STEPS, progressQuery, taskQueueFor, type Phase, type Progress, type StepProgress } from '../shared.js';
+import { STEPS, progressQuery, runTagFor, taskQueueFor, type Phase, type Progress, type StepProgress } from '../shared.js';
 import type { MigrationInput } from '../config/input.js';
 import { CliError, NOTHING_CHANGED, cli, migrationOf, parseNode, targetOf, withTemporal } from './common.js';
 import { duration as secs, mib } from '../format.js';
@@ -186,10 +186,13 @@ async function outcome(client: Client, handle: WorkflowHandle, d: WorkflowExecut
 /** Without a worker to ask, the report's place follows from the run's input and id. */
 async function reportPathFromInput(handle: WorkflowHandle, d: WorkflowExecutionDescription, converter: PayloadConverter): Promise<string | undefined> {
   const history = await handle.fetchHistory();
-  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const payload = started?.input?.payloads?.[0];
   if (!payload) return undefined;
   const input = converter.fromPayload<MigrationInput>(payload);
-  return layoutFor(input.config, d.runId.slice(0, 8)).report.markdown;
+  const first = started?.firstExecutionRunId || d.runId;
+  // Inputs with a schema version came with the run tag from the id's random end; older runs took its start.
+  return layoutFor(input.config, input.schemaVersion ? runTagFor(first) : first.slice(0, 8)).report.markdown;
 }
 
 interface View {
