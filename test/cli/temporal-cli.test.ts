@@ -5,7 +5,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { MigrationReport } from '../../src/report/types.js';
 import { progressQuery, workflowIdFor } from '../../src/shared.js';
 import { temporalBinary } from '../support/temporal-server.js';
@@ -41,6 +41,23 @@ async function block(name: string, vars: { NODE: string; CONFIG: string; cwd: st
   });
 }
 
+/** The run's result, or after 180 s a failure that says where the run stands (phase, pending activities). */
+async function resultOf(handle: WorkflowHandle): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(async () => {
+      const progress = await handle.query(progressQuery).catch((e: unknown) => `no answer: ${String(e)}`);
+      const pending = await handle.describe().then((d) => (d.raw.pendingActivities ?? []).map((a) => `${a.activityType?.name} attempt ${a.attempt}: ${a.lastFailure?.message ?? 'running'}`), (e: unknown) => [String(e)]);
+      reject(new Error(`no result within 180 s: progress ${JSON.stringify(progress)}; pending ${pending.join('; ') || 'none'}`));
+    }, 180_000);
+  });
+  try {
+    return await Promise.race([handle.result(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function ok(name: string, vars: Parameters<typeof block>[1]): Promise<string> {
   const r = await block(name, vars);
   assert.equal(r.code, 0, `${name}: ${r.stdout}\n${r.stderr}`);
@@ -69,7 +86,7 @@ test('the documented temporal CLI commands start, follow, approve (update and si
     assert.notEqual(refused.code, 0);
     assert.match(refused.stdout + refused.stderr, /nothing waits for a resolution now/);
     assert.match(await ok('approve-update', vars), /admin@hospital/);
-    const report = (await handleOf(vars).result()) as MigrationReport;
+    const report = (await resultOf(handleOf(vars))) as MigrationReport;
     assert.equal(report.outcome, 'completed');
     assert.deepEqual({ by: report.approval?.by, comment: report.approval?.comment }, { by: 'admin@hospital', comment: 'report checked' });
     const listed = await ok('list', vars);
@@ -81,7 +98,7 @@ test('the documented temporal CLI commands start, follow, approve (update and si
     await startDocumented(vars);
     await waitForPhase(handleOf(vars), 'awaiting-approval');
     await ok('approve-signal', vars);
-    const report = (await handleOf(vars).result()) as MigrationReport;
+    const report = (await resultOf(handleOf(vars))) as MigrationReport;
     assert.equal(report.outcome, 'completed');
     assert.equal(report.approval?.by, 'admin@hospital');
   };
@@ -96,7 +113,7 @@ test('the documented temporal CLI commands start, follow, approve (update and si
       await sleep(200);
     }
     await ok('cancel', vars);
-    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    const err = await resultOf(handle).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, `cancelled: ${String(err)}`);
     assert.equal((await handle.query(progressQuery)).phase, 'rolled-back');
     assert.equal((await fs.readFile(path.join(nodes[2]!.config.paths.dataDir, 'PG_VERSION'), 'utf8')).trim(), '9.6');
