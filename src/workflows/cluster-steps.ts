@@ -1,5 +1,6 @@
 // After the swap, on a Kubernetes node: Kaapana 0.3.x deployed, the LDAP updates, the pods restarted.
 // A failure here waits for the operator rather than rolling back alone.
+import * as wf from '@temporalio/workflow';
 import type { StepName } from '../shared.js';
 import { run } from './activities.js';
 import type { Gate } from './gate.js';
@@ -16,7 +17,8 @@ export async function clusterSteps(m: Migration, gate: Gate): Promise<void> {
       try {
         return await rec.step(name, detail, fn, summarise);
       } catch (err) {
-        if (!isMigrationFailure(err) || (err as { name?: string }).name === 'CancelledFailure') throw err;
+        // A cancellation is the operator's answer already; a bug is nobody's to resolve.
+        if (!isMigrationFailure(err) || wf.isCancellation(err)) throw err;
         rec.progress.failure = `${name}: ${describe(err)}`;
         if ((await gate.awaitResolution()) === 'rollback') throw err;
       }
