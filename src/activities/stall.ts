@@ -1,6 +1,7 @@
 // When a transfer counts as stuck: nothing of it has moved for stallSeconds. Moving is a change
 // of its progress figures (bytes, rows, table, phase, stages) or one of its sessions working on
 // the server (liveness.ts). A failed sample is not movement: a server that stopped answering stalls.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeSessions, endSessions, isWorking, sampleSessions, type WatchedSessions } from '../postgres/liveness.js';
 import type { StepProgress } from '../shared.js';
 
@@ -90,6 +91,13 @@ export class TransferWatch {
   /** Ends the stuck work: the step's tools on our side, its sessions on the server. */
   async stopWork(reason: string): Promise<void> {
     this.stop.abort(new Error(reason));
-    await Promise.allSettled(this.sessions.map(endSessions));
+    // One request may not be the end of it (its connection failed under load, or the tool had
+    // just opened another session): end them until none is left, for a while.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const left = await Promise.all(this.sessions.map((w) => endSessions(w).then(() => sampleSessions(w)).then((seen) => seen.length, () => 1)));
+      if (left.every((n) => n === 0) || Date.now() > deadline) return;
+      await sleep(500);
+    }
   }
 }

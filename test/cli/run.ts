@@ -14,6 +14,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   timeoutMs?: number;
+  /** Called with all of stdout so far whenever more arrives (to act on what a running program said). */
+  onStdout?: (sofar: string) => void;
 }
 
 /** Runs argv (no shell); resolves with its exit code and output, rejects when it outlives the timeout. */
@@ -22,7 +24,10 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<Ran> {
   const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    opts.onStdout?.(stdout);
+  });
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -22,6 +22,21 @@ after(async () => {
 const WATCH_MS = 150_000;
 
 /** Kept under test-artifacts/ for a person to look at (`cat -v`, or `cat` on a terminal). */
+/** Resolves once a running program's stdout matches `pattern` (at most 120 s, then fails the test). */
+function saying(pattern: RegExp) {
+  let said: () => void = () => undefined;
+  const seen = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the watch did not say ${pattern} within 120 s`)), 120_000).unref();
+    said = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  // Awaited by the test; a test that failed before must not die of the rejection later.
+  seen.catch(() => undefined);
+  return { seen, onStdout: (sofar: string) => pattern.test(sofar) && said() };
+}
+
 async function saveArtifact(name: string, content: string): Promise<void> {
   const dir = new URL('../../test-artifacts/', import.meta.url);
   await fs.mkdir(dir, { recursive: true });
@@ -57,8 +72,11 @@ test('watch shows bars on a terminal and lines otherwise; approve, abort and sta
 
       // `script` gives the watch a pseudo-terminal; the second watch writes into a pipe.
       const watchArgv = [process.execPath, BIN, 'watch', '--node', 'cli-watch', ...address];
-      const onTty = run(['script', '-q', '-e', '-c', watchArgv.map((a) => `'${a}'`).join(' '), '/dev/null'], { timeoutMs: WATCH_MS });
-      const piped = cli(['watch', '--node', 'cli-watch', ...address], { timeoutMs: WATCH_MS });
+      // Both watches poll: the test approves only once each has shown the wait, as a person would.
+      const ttyWaits = saying(/Waiting for approval of the directory swap/);
+      const pipedWaits = saying(/Waiting for approval of the directory swap/);
+      const onTty = run(['script', '-q', '-e', '-c', watchArgv.map((a) => `'${a}'`).join(' '), '/dev/null'], { timeoutMs: WATCH_MS, onStdout: ttyWaits.onStdout });
+      const piped = cli(['watch', '--node', 'cli-watch', ...address], { timeoutMs: WATCH_MS, onStdout: pipedWaits.onStdout });
       const abortWatch = cli(['watch', '--node', 'cli-abort', ...address], { timeoutMs: WATCH_MS });
 
       await waitForStep('cli-abort', 'startWork');
@@ -66,6 +84,7 @@ test('watch shows bars on a terminal and lines otherwise; approve, abort and sta
       assert.equal(abort.code, 0, abort.stderr);
 
       await waitForPhase(h.client.workflow.getHandle(workflowIdFor('cli-watch')), 'awaiting-approval');
+      await Promise.all([ttyWaits.seen, pipedWaits.seen]);
       const approve = await cli(['approve', '--node', 'cli-watch', '--by', 'tester', '--comment', 'from the test', ...address]);
       assert.equal(approve.code, 0, approve.stderr);
       assert.match(approve.stdout, /^Approved by tester at \S+: the workflow now swaps the directories/);
