@@ -9,6 +9,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { run } from '../../src/prerequisites.js';
 
+import { NEW_POSTGRES_BIN_DIR } from '../../src/demo/binaries.js';
+
 export { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../../src/demo/binaries.js';
 
 export interface TestCluster {
@@ -135,4 +137,20 @@ async function waitUntilReady(
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** A PostgreSQL 15 cluster with an empty pacsdb (password x): what a dump reads its source facts from. */
+export async function startEmptyPacsdb(): Promise<TestCluster> {
+  const server = await startTestCluster({ binDir: NEW_POSTGRES_BIN_DIR, password: 'x' });
+  const client = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, password: 'x', database: 'postgres' });
+  try {
+    await client.connect();
+    await client.query('CREATE DATABASE pacsdb');
+  } catch (err) {
+    await server.stop();
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  return server;
 }

@@ -6,13 +6,12 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
-import pg from 'pg';
 import { appendToJournal, readJournal, type JournalRecord } from '../../src/attempt-journal.js';
 import { writeFileDurably } from '../../src/files.js';
 import { createLogger } from '../../src/log.js';
 import { dumpToFile } from '../../src/postgres/transfer.js';
 import type { ContainerRuntime } from '../../src/runtime/port.js';
-import { NEW_POSTGRES_BIN_DIR, startTestCluster, type TestCluster } from '../support/pg-binaries.js';
+import { startEmptyPacsdb, type TestCluster } from '../support/pg-binaries.js';
 
 const dirs: string[] = [];
 const tmp = async () => {
@@ -23,11 +22,7 @@ const tmp = async () => {
 // The dump reads the source database's encoding and settings first: a real, empty pacsdb serves that.
 let server: TestCluster | undefined;
 before(async () => {
-  server = await startTestCluster({ binDir: NEW_POSTGRES_BIN_DIR, password: 'x' });
-  const client = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, password: 'x', database: 'postgres' });
-  await client.connect();
-  await client.query('CREATE DATABASE pacsdb');
-  await client.end();
+  server = await startEmptyPacsdb();
 });
 after(async () => {
   await server?.stop();

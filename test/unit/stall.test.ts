@@ -6,7 +6,6 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps, RunContext } from '../../src/activities/context.js';
@@ -18,7 +17,7 @@ import { createLogger } from '../../src/log.js';
 import { isWorking, type SessionState } from '../../src/postgres/liveness.js';
 import type { ContainerRuntime, ExecIO } from '../../src/runtime/port.js';
 import type { StepProgress } from '../../src/shared.js';
-import { NEW_POSTGRES_BIN_DIR, startTestCluster, type TestCluster } from '../support/pg-binaries.js';
+import { startEmptyPacsdb, type TestCluster } from '../support/pg-binaries.js';
 
 const T0 = 1_000_000;
 const bytes = (done: number): StepProgress => ({ step: 'dumpOriginal', unit: 'bytes', total: 5000, done });
@@ -90,11 +89,7 @@ test('a sample that fails is not movement, and says why', async () => {
 // The dump reads the source database's encoding and settings first: a real, empty pacsdb serves that.
 let server: TestCluster | undefined;
 before(async () => {
-  server = await startTestCluster({ binDir: NEW_POSTGRES_BIN_DIR, password: 'x' });
-  const client = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, password: 'x', database: 'postgres' });
-  await client.connect();
-  await client.query('CREATE DATABASE pacsdb');
-  await client.end();
+  server = await startEmptyPacsdb();
 });
 after(async () => {
   await server?.stop();

@@ -1,9 +1,9 @@
 // The retry policy the workflow gives its activities: the FATAL error types fail a step at once,
 // other failures are retried up to activityAttempts. The policy's first interval is 2 s (fixed in
 // the workflow), so the two tests that really retry take 2 s or more each.
-import { attemptsSpanning } from '../../src/workflows/activities.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { attemptsSpanning } from '../../src/workflows/activities.js';
 import { permanent, transient } from '../support/fake-node.js';
 import { assertMigrated, assertOriginalBack } from '../support/fake-saga.js';
 import { drive, fakeNode, startFakeEnv, withFakeRun, type FakeEnv } from '../support/fake-workflow.js';
