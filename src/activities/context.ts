@@ -1,5 +1,6 @@
 // What every activity shares: its dependencies, the run context from the workflow, and helpers
 // that make each activity safe to run twice.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
@@ -126,7 +127,7 @@ export function watchProgress<A extends [RunContext, ...unknown[]], R>(fn: (...a
       if (why === undefined) return await work;
       clearInterval(timer);
       await watch.stopWork(why);
-      const ended = await Promise.race([work.then((value) => ({ value }), (error: unknown) => ({ error })), delay(STOP_WAIT_MS)]);
+      const ended = await Promise.race([work.then((value) => ({ value }), (error: unknown) => ({ error })), sleep(STOP_WAIT_MS, undefined, { ref: false })]);
       // Finished after all (say its COMMIT went out first): the result stands.
       if (ended && 'value' in ended) return ended.value;
       throw ApplicationFailure.create({ type: 'Stalled', message: why, cause: ended?.error instanceof Error ? ended.error : undefined });
@@ -135,8 +136,6 @@ export function watchProgress<A extends [RunContext, ...unknown[]], R>(fn: (...a
     }
   };
 }
-
-const delay = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref());
 
 /**
  * Progress in heartbeat details, sent at most once a second. `sessions`: the step's sessions on

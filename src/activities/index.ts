@@ -12,6 +12,13 @@ import { createTransferActivities } from './transfer.js';
 import { createUpdateActivities } from './updates.js';
 import { createVerifyActivities } from './verify.js';
 
+/**
+ * The activities that move data: they fail once they stop moving (watchProgress), the others
+ * heartbeat while they run. The workflow gives them their own options (one list for both).
+ */
+export const TRANSFERS = ['dump', 'restore', 'applyUpdate', 'inventory', 'verify', 'verifyUpdated', 'streamOriginalToNew', 'restoreDurability'] as const;
+export type TransferActivity = (typeof TRANSFERS)[number];
+
 export function createActivities(deps: ActivityDeps) {
   const activities = {
     ...createPreflightActivities(deps),
@@ -26,8 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createReportActivities(deps),
     ...createFastActivities(deps),
   };
-  // The steps that move data fail once they stop moving; the others heartbeat while they run.
-  const transfers = new Set<keyof typeof activities>(['dump', 'restore', 'applyUpdate', 'inventory', 'verify', 'verifyUpdated', 'streamOriginalToNew', 'restoreDurability']);
+  const transfers: ReadonlySet<keyof typeof activities> = new Set(TRANSFERS);
   return Object.fromEntries(
     Object.entries(activities).map(([name, fn]) => [
       name,

@@ -15,9 +15,7 @@ export function createVerifyActivities(deps: ActivityDeps) {
       const problems = compareInventories(expected.inventory, actual.inventory);
       const missing = targetVersions.filter((v) => !actual.appliedVersions.includes(v));
       if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
-      if (problems.length > 0) {
-        throw fatal('VerificationFailed', `the ${role} database does not match (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}`);
-      }
+      failUnlessNone(problems, `the ${role} database`);
       return actual;
     },
 
@@ -25,10 +23,13 @@ export function createVerifyActivities(deps: ActivityDeps) {
     async verifyUpdated(ctx: RunContext, role: ServerRole, before: InventoryResult, targetVersions: string[]): Promise<InventoryResult> {
       const actual = await inventory(ctx, role);
       const problems = compareUpdated(before, actual, targetVersions);
-      if (problems.length > 0) {
-        throw fatal('VerificationFailed', `the updated ${role} database does not match (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}`);
-      }
+      failUnlessNone(problems, `the updated ${role} database`);
       return actual;
     },
   };
+}
+
+/** A verification with problems fails the step for good, naming the first ten. */
+function failUnlessNone(problems: string[], what: string): void {
+  if (problems.length > 0) throw fatal('VerificationFailed', `${what} does not match (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}`);
 }

@@ -1,8 +1,8 @@
 // The workflow's activities by kind, each kind with the options its work needs.
 import * as wf from '@temporalio/workflow';
-import { ActivityCancellationType, type RetryPolicy } from '@temporalio/common';
+import { ActivityCancellationType, type ActivityFunction, type RetryPolicy } from '@temporalio/common';
 import type { ActivityFunctionWithOptions } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { Activities, TransferActivity } from '../activities/index.js';
 import type { MigrationConfig } from '../config/schema.js';
 
 /** Errors that retrying cannot mend; they fail the step at once. */
@@ -14,7 +14,7 @@ export const FATAL = [
 /** Short steps: servers, checks, the swap, the report. */
 type Control = Pick<Activities, 'preflight' | 'startServer' | 'stopServer' | 'prepareBulkLoad' | 'schemaDrift' | 'swap' | 'removeWork' | 'writeReport'>;
 /** Steps that move the database's bytes and rows: their time follows its size. */
-type Transfer = Pick<Activities, 'inventory' | 'dump' | 'restore' | 'verify' | 'verifyUpdated' | 'applyUpdate' | 'streamOriginalToNew' | 'restoreDurability'>;
+type Transfer = Pick<Activities, TransferActivity>;
 /** Steps on the Kubernetes cluster; a redeploy waits for the platform. */
 type Cluster = Pick<Activities, 'stopApplications' | 'backupLdap' | 'redeploy' | 'ldapPlan' | 'ldapCommand' | 'restartPods'>;
 /** Compensations: they must outlast an outage, since the alternative is asking the operator. */
@@ -60,7 +60,6 @@ export function activitiesFor(config: MigrationConfig) {
 export type Acts = ReturnType<typeof activitiesFor>;
 
 /** Runs an activity with a summary the Web UI shows. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function run<F extends (...args: any[]) => Promise<any>>(fn: ActivityFunctionWithOptions<F>, summary: string, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> {
+export function run<F extends ActivityFunction>(fn: ActivityFunctionWithOptions<F>, summary: string, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> {
   return fn.executeWithOptions({ summary }, args);
 }

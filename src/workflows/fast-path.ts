@@ -5,7 +5,7 @@ import { mib } from '../format.js';
 import { run } from './activities.js';
 import { describe, failureType } from './failures.js';
 import { legacyStreamAndVerify, legacyVerifyNew } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, reached, recordDatabase, skipAll, type Migrated, type Migration } from './migration.js';
 
 /** A machine that keeps crashing during the load is not one to migrate on: roll back after this many. */
 const MAX_LOADS = 3;
@@ -37,15 +37,16 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
 
   await rec.step('prepareBulkLoad', `PostgreSQL 15 on ${plan.layout.new}, bulk-load settings`, () => run(control.prepareBulkLoad, 'start PostgreSQL 15 for a bulk load', ctx), () => 'fsync off until the load is done');
   if (!backup) {
-    const streamed = m.oneActivityPerStep
-      ? await rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(transfer.streamOriginalToNew, 'dump and restore in one pass', ctx, before.inventory.tableBytes), (d) =>
-          `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
-        )
-      : await legacyStreamAndVerify(m);
-    if (m.oneActivityPerStep) await verifyLoad();
+    let streamed: Awaited<ReturnType<typeof legacyStreamAndVerify>>;
+    if (m.oneActivityPerStep) {
+      streamed = await rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(transfer.streamOriginalToNew, 'dump and restore in one pass', ctx, before.inventory.tableBytes), (d) =>
+        `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
+      );
+      await verifyLoad();
+    } else streamed = await legacyStreamAndVerify(m);
     const { created, ...dump } = streamed;
     rec.report.dumps.push({ name: 'original', ...dump });
-    if (created) rec.report.databases = [...(rec.report.databases ?? []), { role: 'new', ...created }];
+    if (created) recordDatabase(m, 'new', created);
     keep(dump);
     await rec.step('stopOriginal', 'stop the original server', () => run(control.stopServer, 'stop the original server', ctx, 'original'));
     skipAll(m, ['startWork', 'restoreWork', 'verifyWork'], 'fast mode: no intermediate 9.6 copy');

@@ -3,7 +3,7 @@ import { duration, mib } from '../format.js';
 import type { DumpResult } from '../postgres/transfer.js';
 import { run } from './activities.js';
 import { legacyDumpUpdated } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, reached, recordDatabase, skipAll, type Migrated, type Migration } from './migration.js';
 
 export async function guidePath(m: Migration): Promise<Migrated> {
   const { rec, ctx, before, plan } = m;
@@ -48,7 +48,7 @@ async function startAndRestore(m: Migration, role: 'work' | 'new', dump: DumpRes
   await rec.step(start, `${role === 'work' ? 'PostgreSQL 9.6' : 'PostgreSQL 15'} on ${m.plan.layout.dataDirOf[role]}`, () => run(m.acts.control.startServer, `start ${server}`, ctx, role));
   await rec.step(restore, 'into an empty pacsdb, replica role, one transaction', async () => {
     const restored = await run(m.acts.transfer.restore, `restore into ${server}`, ctx, role, dump);
-    rec.report.databases = [...(rec.report.databases ?? []), { role, ...restored.created }];
+    recordDatabase(m, role, restored.created);
     return restored;
   }, (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
 }

@@ -5,6 +5,7 @@ import type { Plan } from '../activities/preflight.js';
 import type { ServerRole } from '../config/layout.js';
 import type { MigrationConfig } from '../config/schema.js';
 import type { UpdateScript } from '../plan/scripts.js';
+import type { CreatedDatabase } from '../postgres/transfer.js';
 import { SA_ARCHIVE_VERSION, type StepName } from '../shared.js';
 import * as wf from '@temporalio/workflow';
 import { duration } from '../format.js';
@@ -61,6 +62,11 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
     },
     () => `${rec.report.scripts.map((s) => `${s.version} ${s.outcome === 'applied' ? duration(s.ms) : s.outcome}`).join(', ') || 'nothing to apply'}`,
   );
+}
+
+/** How a restore created its database, for the report. */
+export function recordDatabase(m: Migration, role: 'work' | 'new', created: CreatedDatabase): void {
+  m.rec.report.databases = [...(m.rec.report.databases ?? []), { role, ...created }];
 }
 
 /** Records the steps of the other mode as skipped, so that every run accounts for every step. */
