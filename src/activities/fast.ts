@@ -7,7 +7,8 @@ import { fsyncPath, readJsonIfPresent, writeFileDurably } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
 import { analyzeTables } from '../postgres/maintenance.js';
-import type { CreatedDatabase, DumpResult } from '../postgres/transfer.js';
+import { resetRoom } from '../postgres/rewrite-room.js';
+import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, Env, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
@@ -60,8 +61,11 @@ export function createFastActivities(deps: ActivityDeps) {
       return currentSettings(await ensureServer(env, 'new'), env.credentials, Object.keys(BULK_LOAD_SETTINGS));
     },
 
-    /** One read of the original: backup file and restore into the new server (created like the original) in one pass. */
-    async streamOriginalToNew(ctx: RunContext, expectedBytes: number): Promise<DumpResult & { ms: number; created: CreatedDatabase }> {
+    /**
+     * One read of the original: backup file and restore into the new server (created like the
+     * original) in one pass; the tables the updates will rewrite (`rewritten`) loaded with room.
+     */
+    async streamOriginalToNew(ctx: RunContext, expectedBytes: number, rewritten: string[] = []): Promise<DumpResult & { ms: number } & Loaded> {
       const env = await envFor(deps, ctx);
       await assertLoadIntact(env);
       const original = await ensureServer(env, 'original');
@@ -79,6 +83,7 @@ export function createFastActivities(deps: ActivityDeps) {
             onBytes: (done) => progress.update({ done }),
             appName,
             signal: progress.signal,
+            rewritten,
           });
           return { ...result, ms: Date.now() - started };
         } catch (err) {
@@ -90,12 +95,13 @@ export function createFastActivities(deps: ActivityDeps) {
     },
 
     /**
-     * After the updates: the tables they rewrote vacuumed (FULL: the new directory is no larger
-     * than a fresh restore's) and every table analyzed, still under the fast settings; then the
+     * After the updates: the room the load gave (`roomGiven`) taken back, the tables the updates
+     * rewrote vacuumed (FULL: the new directory is no larger than a fresh restore's; the tables given
+     * room too, whose pages are half empty) and every table analyzed, still under the fast settings; then the
      * bulk-load settings off, every file of the new directory fsynced, the server restarted with
      * the durable settings and checkpointed. Only after this may the new database be verified.
      */
-    async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
+    async restoreDurability(ctx: RunContext, roomGiven: string[] = []): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
       const env = await envFor(deps, ctx);
       await assertLoadIntact(env);
       const started = Date.now();
@@ -110,7 +116,10 @@ export function createFastActivities(deps: ActivityDeps) {
       if (bulkLoaded) {
         compacted = await withProgress({ step: 'restoreDurability', detail: 'VACUUM FULL and ANALYZE', unit: 'commands' }, (progress) => {
           const onTable = (detail: string, done: number, total: number) => progress.update({ detail, done, total }, true);
-          return withClient(endpoint, env.credentials, (c) => analyzeTables(c, { compact: true, onTable }), env.credentials.name, vacuuming.appName);
+          return withClient(endpoint, env.credentials, async (c) => {
+            await resetRoom(c, roomGiven);
+            return analyzeTables(c, { compact: true, alsoCompact: roomGiven, onTable });
+          }, env.credentials.name, vacuuming.appName);
         }, vacuuming);
       }
       await withProgress({ step: 'restoreDurability', detail: 'bulk-load settings off' }, async (progress) => {

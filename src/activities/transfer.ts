@@ -3,7 +3,8 @@ import { promises as fs } from 'node:fs';
 import type { ServerRole } from '../config/layout.js';
 import { withClient } from '../postgres/client.js';
 import { analyzeTables } from '../postgres/maintenance.js';
-import { DumpChanged, dumpToFile, restoreFromFile, type CreatedDatabase, type DumpResult } from '../postgres/transfer.js';
+import { resetRoom } from '../postgres/rewrite-room.js';
+import { DumpChanged, dumpToFile, restoreFromFile, type DumpResult, type Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
@@ -12,10 +13,12 @@ export type DumpName = 'original' | 'updated';
 
 export function createTransferActivities(deps: ActivityDeps) {
   return {
-    async dump(ctx: RunContext, role: ServerRole, which: DumpName, expectedBytes: number): Promise<DumpResult & { ms: number }> {
+    /** `roomGiven`: tables whose load was given room for the updates, reset first so the dump has the original's schema. */
+    async dump(ctx: RunContext, role: ServerRole, which: DumpName, expectedBytes: number, roomGiven: string[] = []): Promise<DumpResult & { ms: number }> {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
       const started = Date.now();
+      if (roomGiven.length > 0) await withClient(endpoint, env.credentials, (c) => resetRoom(c, roomGiven));
       // Watched by its bytes alone: pg_dump's COPY streams without a pause, and its session,
       // blocked on a stuck reader, would look working on 9.6 (liveness.ts).
       return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
@@ -33,8 +36,11 @@ export function createTransferActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Into a database created like the dump's source, whose settings it sets again (see `created`). */
-    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult): Promise<{ bytes: number; ms: number; created: CreatedDatabase }> {
+    /**
+     * Into a database created like the dump's source, whose settings it sets again (see `created`);
+     * the tables the updates will rewrite (`rewritten`) loaded with room on their pages.
+     */
+    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult, rewritten: string[] = []): Promise<{ bytes: number; ms: number } & Loaded> {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
       const started = Date.now();
@@ -49,6 +55,7 @@ export function createTransferActivities(deps: ActivityDeps) {
             onBytes: (done) => progress.update({ done }),
             appName,
             signal: progress.signal,
+            rewritten,
           });
           // A fresh restore has no planner statistics: the updates (on the working copy) and the
           // applications (on the new database) would run on guesses until autovacuum came by. Its

@@ -10,7 +10,8 @@ import { withClient } from './client.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter } from './meter.js';
 import { fsyncPath, writeFileDurably } from '../files.js';
-import { DUMP_ARGV, prepareLoad, readSourceDatabase, type CreatedDatabase, type DatabaseServer, type DumpResult, type TransferOptions } from './transfer.js';
+import { DUMP_ARGV, prepareLoad, readSourceDatabase, type DatabaseServer, type DumpResult, type LoadOptions, type Loaded } from './transfer.js';
+import { roomFor, withRoomForRewrites } from './rewrite-room.js';
 
 /** The restoring psql's session name, beside the dumping pg_dump's `appName`. */
 export const restoreAppName = (appName: string) => `${appName}-restore`;
@@ -28,14 +29,19 @@ export async function dumpAndRestore(
   source: DatabaseServer,
   file: string,
   target: DatabaseServer,
-  opts: TransferOptions,
-): Promise<DumpResult & { created: CreatedDatabase }> {
+  opts: LoadOptions,
+): Promise<DumpResult & Loaded> {
   const facts = await readSourceDatabase(source);
   const created = await prepareLoad(target, facts);
   const m = meter(opts.onBytes);
-  // The restore's input ends only by our hand, once the backup is safe (see above).
+  const room = withRoomForRewrites(roomFor(opts.rewritten ?? [], facts.declaredFillfactor));
+  // The restore's input ends only by our hand, once the backup is safe (see above); the backup
+  // gets the dump's own bytes, only psql the room's statements.
   const feed = new PassThrough();
-  m.stream.pipe(feed, { end: false });
+  m.stream.pipe(room.stream).pipe(feed, { end: false });
+  // Its last bytes pass only once the dump's end reached it.
+  const roomPassed = once(room.stream, 'end');
+  roomPassed.catch(() => undefined);
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   let cause: unknown;
@@ -82,6 +88,7 @@ export async function dumpAndRestore(
         }
       });
       written = m.digest();
+      await roomPassed;
       feed.end();
     } catch (err) {
       fail(err);
@@ -92,7 +99,7 @@ export async function dumpAndRestore(
   const [dumped, restored] = await Promise.allSettled([dump, restore]);
   // The side that failed first explains the other, which was only stopped because of it.
   if (cause !== undefined || dumped.status === 'rejected' || restored.status === 'rejected') throw cause;
-  return { file, ...written!, source: facts, created };
+  return { file, ...written!, source: facts, created, roomGiven: room.given() };
 }
 
 /**

@@ -77,13 +77,29 @@ export async function listTables(client: pg.Client): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-/** Whole rows, or the non-null values of one column: their number and, at 'checksums', their checksum. */
-async function fingerprint(client: pg.Client, table: string, column: string | undefined, level: Verification): Promise<Fingerprint> {
-  const value = column === undefined ? 't' : pg.escapeIdentifier(column);
-  const counted = column === undefined ? '*' : value;
-  const checksum = level === 'checksums' ? HASH(`${value}::text`) : `''`;
-  const [row] = await queryRows<{ count: string; checksum: string }>(client, `SELECT count(${counted})::text AS count, ${checksum} AS checksum FROM public.${pg.escapeIdentifier(table)} t`);
-  return { count: Number(row!.count), checksum: row!.checksum };
+/** The guide's figures: the non-null values of one column of a table. */
+const GUIDE_COLUMNS = {
+  seriesIuids: ['series', 'series_iuid'],
+  sopIuids: ['instance', 'sop_iuid'],
+  storagePaths: ['location', 'storage_path'],
+} as const satisfies Record<keyof Inventory['guide'], readonly [string, string]>;
+
+/**
+ * Whole rows of `table` and the non-null values of each of `columns`, in one scan: their number
+ * and, at 'checksums', their checksum. A guide figure costs no second read of its table.
+ */
+async function fingerprints(client: pg.Client, table: string, columns: readonly string[], level: Verification): Promise<{ rows: Fingerprint; columns: Fingerprint[] }> {
+  const checksum = (value: string) => (level === 'checksums' ? HASH(`${value}::text`) : `''`);
+  const selected = [
+    `count(*)::text AS count`,
+    `${checksum('t')} AS checksum`,
+    ...columns.flatMap((c, i) => [`count(${pg.escapeIdentifier(c)})::text AS count_${i}`, `${checksum(pg.escapeIdentifier(c))} AS checksum_${i}`]),
+  ];
+  const [row] = await queryRows<Record<string, string>>(client, `SELECT ${selected.join(', ')} FROM public.${pg.escapeIdentifier(table)} t`);
+  return {
+    rows: { count: Number(row!.count), checksum: row!.checksum! },
+    columns: columns.map((_, i) => ({ count: Number(row![`count_${i}`]), checksum: row![`checksum_${i}`]! })),
+  };
 }
 
 /**
@@ -120,8 +136,13 @@ export async function takeInventory(client: pg.Client, opts: InventoryOptions = 
     if (!names.includes(required)) throw new Error(`the database has no table "${required}": is this the dcm4chee pacsdb?`);
   }
   const tables: Record<string, Fingerprint> = {};
+  const guide: Partial<Inventory['guide']> = {};
+  const figures = Object.entries(GUIDE_COLUMNS) as [keyof Inventory['guide'], (typeof GUIDE_COLUMNS)[keyof Inventory['guide']]][];
   for (const [i, name] of names.entries()) {
-    tables[name] = await fingerprint(client, name, undefined, level);
+    const here = figures.filter(([, [table]]) => table === name);
+    const read = await fingerprints(client, name, here.map(([, [, column]]) => column), level);
+    tables[name] = read.rows;
+    here.forEach(([key], j) => (guide[key] = read.columns[j]!));
     opts.onTable?.(name, i + 1, names.length);
   }
   return {
@@ -129,11 +150,7 @@ export async function takeInventory(client: pg.Client, opts: InventoryOptions = 
     databaseBytes: Number(meta!.bytes),
     tableBytes: Number(meta!.tables),
     tables,
-    guide: {
-      seriesIuids: await fingerprint(client, 'series', 'series_iuid', level),
-      sopIuids: await fingerprint(client, 'instance', 'sop_iuid', level),
-      storagePaths: await fingerprint(client, 'location', 'storage_path', level),
-    },
+    guide: guide as Inventory['guide'],
     database: await readDatabaseLocale(client),
     sequences: await readSequences(client),
     owners: await readOwners(client),

@@ -11,6 +11,7 @@ import { settingStatement } from './settings.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
 import { writeFileDurably } from '../files.js';
+import { roomFor, tablesDeclaringFillfactor, withRoomForRewrites } from './rewrite-room.js';
 
 export interface DumpResult {
   file: string;
@@ -25,6 +26,8 @@ export interface SourceDatabase extends DatabaseLocale {
   settings: RoleSetting[];
   /** See readSortOrder. */
   sortOrder: string;
+  /** Tables that declare their own fillfactor (absent in dumps recorded before: no room is given then). */
+  declaredFillfactor?: string[];
 }
 
 /** How a restore created its database, and what it set again after the load. */
@@ -57,12 +60,24 @@ export interface TransferOptions {
   signal?: AbortSignal;
 }
 
+/** A load's own options: the tables the updates will rewrite get room on their pages (rewrite-room.ts). */
+export interface LoadOptions extends TransferOptions {
+  rewritten?: readonly string[];
+}
+
+/** What a load did beyond the rows: how it created the database, which tables it gave room to. */
+export interface Loaded {
+  created: CreatedDatabase;
+  roomGiven: string[];
+}
+
 /** Read with the dump (the applications are stopped: nothing changes them in between). */
 export function readSourceDatabase(source: DatabaseServer): Promise<SourceDatabase> {
   return withClient(source.endpoint, source.credentials, async (client) => ({
     ...(await readDatabaseLocale(client)),
     settings: await readRoleSettings(client),
     sortOrder: await readSortOrder(client),
+    declaredFillfactor: await tablesDeclaringFillfactor(client),
   }));
 }
 
@@ -128,12 +143,14 @@ export async function restoreFromFile(
   runtime: ContainerRuntime,
   target: DatabaseServer,
   dump: Pick<DumpResult, 'file' | 'sha256' | 'source'>,
-  opts: TransferOptions,
-): Promise<{ bytes: number; created: CreatedDatabase }> {
+  opts: LoadOptions,
+): Promise<{ bytes: number } & Loaded> {
   const created = await prepareLoad(target, dump.source);
   const m = meter(opts.onBytes);
+  const room = withRoomForRewrites(roomFor(opts.rewritten ?? [], dump.source?.declaredFillfactor));
   let read = { bytes: 0, sha256: '' };
-  const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream), {
+  // The digest is of the file's own bytes; only psql sees the room's statements.
+  const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream).pipe(room.stream), {
     prologue: ['SET session_replication_role = replica;'],
     // Checked as the bytes pass: a dump altered since it was written is never committed.
     beforeCommit: () => {
@@ -144,7 +161,7 @@ export async function restoreFromFile(
   });
   const result = await runtime.exec(target.server, PSQL_FROM_STDIN, { stdin: input, appName: opts.appName, signal: opts.signal });
   if (result.exitCode !== 0) throw new ExecFailed('psql (restore)', result.exitCode, result.stderr);
-  return { bytes: read.bytes, created };
+  return { bytes: read.bytes, created, roomGiven: room.given() };
 }
 
 export class DumpChanged extends Error {

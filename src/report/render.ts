@@ -69,7 +69,10 @@ export function renderMarkdown(r: MigrationReport): string {
     out.push('## Database', '', '| database | encoding | LC_COLLATE | LC_CTYPE | created |', '|---|---|---|---|---|');
     const row = (name: string, l: DatabaseLocale, note: string) => out.push(`| ${name} | ${l.encoding} | ${l.collate} | ${l.ctype} | ${cell(note)} |`);
     for (const d of sources) row(`${d.name} (dumped)`, d.source!, '—');
-    for (const db of r.databases ?? []) row(`${db.role} (restored)`, db.used, creation(db));
+    for (const db of r.databases ?? []) {
+      const room = db.roomGiven ? `; loaded with room for the updates' rewrites (a lower fillfactor until they were done, then reset): ${db.roomGiven.join(', ')}` : '';
+      row(`${db.role} (restored)`, db.used, creation(db) + room);
+    }
     out.push('');
     const original = sources[0]?.source?.settings ?? [];
     if (original.length > 0) {

@@ -31,8 +31,8 @@ export interface MigrationReport {
   schemaDrift?: DriftReport;
   /** `source`: the dumped database's encoding, locale and settings (absent in runs recorded before they were read). */
   dumps: { name: string; file: string; bytes: number; sha256: string; ms: number; source?: SourceDatabase }[];
-  /** How each restore created its database: the original's encoding and locale, or what it used instead, and the settings set again. */
-  databases?: ({ role: 'work' | 'new' } & CreatedDatabase)[];
+  /** How each restore created its database: the original's encoding and locale, or what it used instead, the settings set again, the tables loaded with room for the updates. */
+  databases?: ({ role: 'work' | 'new'; roomGiven?: string[] } & CreatedDatabase)[];
   /** committedBy: the earlier attempt that committed a script its retry found applied. */
   scripts: { version: string; sha256: string; ms: number; outcome: string; committedBy?: Attempt }[];
   ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];

@@ -5,7 +5,7 @@ import { mib } from '../format.js';
 import { run } from './activities.js';
 import { describe, failureType } from './failures.js';
 import { legacyStreamAndVerify, legacyVerifyNew } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, recordDatabase, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
 
 /** A machine that keeps crashing during the load is not one to migrate on: roll back after this many. */
 const MAX_LOADS = 3;
@@ -34,30 +34,35 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
   const verifyLoad = () =>
     rec.step('verifyLoad', 'every table against the inventory', () => run(transfer.verify, 'verify the load against the inventory', ctx, 'new', before, before.appliedVersions), () => 'all tables equal');
   const firstLoad = !backup;
+  // Restores recorded before the room existed gave none (roomGiven absent).
+  let roomGiven: string[] = [];
 
   await rec.step('prepareBulkLoad', `PostgreSQL 15 on ${plan.layout.new}, bulk-load settings`, () => run(control.prepareBulkLoad, 'start PostgreSQL 15 for a bulk load', ctx), () => 'fsync off until the load is done');
   if (!backup) {
     let streamed: Awaited<ReturnType<typeof legacyStreamAndVerify>>;
     if (m.oneActivityPerStep) {
-      streamed = await rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(transfer.streamOriginalToNew, 'dump and restore in one pass', ctx, before.inventory.tableBytes), (d) =>
+      streamed = await rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(transfer.streamOriginalToNew, 'dump and restore in one pass', ctx, before.inventory.tableBytes, rewrittenBy(m)), (d) =>
         `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
       );
       await verifyLoad();
     } else streamed = await legacyStreamAndVerify(m);
-    const { created, ...dump } = streamed;
+    const { created, roomGiven: given, ...dump } = streamed;
+    roomGiven = given ?? [];
     rec.report.dumps.push({ name: 'original', ...dump });
-    if (created) recordDatabase(m, 'new', created);
+    if (created) recordDatabase(m, 'new', created, given);
     keep(dump);
     await rec.step('stopOriginal', 'stop the original server', () => run(control.stopServer, 'stop the original server', ctx, 'original'));
     skipAll(m, ['startWork', 'restoreWork', 'verifyWork'], 'fast mode: no intermediate 9.6 copy');
   } else {
     const dump = backup;
-    await rec.step('restoreNew', 'load again from the backup dump', () => run(transfer.restore, 'restore the backup into PostgreSQL 15', ctx, 'new', dump), (r) => `${mib(r.bytes)} from ${dump.file}`);
+    const restored = await rec.step('restoreNew', 'load again from the backup dump', () => run(transfer.restore, 'restore the backup into PostgreSQL 15', ctx, 'new', dump, rewrittenBy(m)), (r) => `${mib(r.bytes)} from ${dump.file}`);
+    roomGiven = restored.roomGiven ?? [];
+    recordDatabase(m, 'new', restored.created, roomGiven);
     await verifyLoad();
   }
   await applyUpdates(m, 'new');
   if (!m.oneActivityPerStep) return legacyVerifyNew(m);
-  await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx), (r) => `${r.filesSynced} files synced`);
+  await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven), (r) => `${r.filesSynced} files synced`);
   const result = await rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the new database', ctx, 'new', before, m.targetVersions), () =>
     `all rows kept; archive ${reached(m)}`,
   );

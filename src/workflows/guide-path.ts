@@ -1,9 +1,9 @@
 // The guide's path: dump, a 9.6 working copy, the updates there, a second dump into PostgreSQL 15.
 import { duration, mib } from '../format.js';
-import type { DumpResult } from '../postgres/transfer.js';
+import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { run } from './activities.js';
 import { legacyDumpUpdated } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, recordDatabase, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
 
 export async function guidePath(m: Migration): Promise<Migrated> {
   const { rec, ctx, before, plan } = m;
@@ -14,7 +14,8 @@ export async function guidePath(m: Migration): Promise<Migrated> {
   rec.report.dumps.push({ name: 'original', ...dumpOriginal });
   await rec.step('stopOriginal', 'stop the original server', () => run(control.stopServer, 'stop the original server', ctx, 'original'));
 
-  await startAndRestore(m, 'work', dumpOriginal);
+  // Restores recorded before the room existed gave none (roomGiven absent).
+  const { roomGiven } = await startAndRestore(m, 'work', dumpOriginal, rewrittenBy(m));
   await rec.step('verifyWork', 'every table against the inventory', () => run(transfer.verify, 'verify the working copy', ctx, 'work', before, before.appliedVersions), () => 'all tables equal');
   skipAll(m, ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLoad'], 'guide mode: the 9.6 working copy instead');
   await applyUpdates(m, 'work');
@@ -27,7 +28,7 @@ export async function guidePath(m: Migration): Promise<Migrated> {
       `all rows kept; archive ${reached(m)}`,
     );
     const tableBytes = inventory.inventory.tableBytes;
-    dump = await rec.step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, () => run(transfer.dump, 'dump the updated database', ctx, 'work', 'updated', tableBytes), (d) =>
+    dump = await rec.step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, () => run(transfer.dump, 'dump the updated database', ctx, 'work', 'updated', tableBytes, roomGiven ?? []), (d) =>
       `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
     );
   } else ({ inventory, dump } = await legacyDumpUpdated(m));
@@ -40,15 +41,18 @@ export async function guidePath(m: Migration): Promise<Migrated> {
   );
 }
 
-/** Steps startWork and restoreWork, or startNew and restoreNew: a server of this run, the dump restored into it. */
-async function startAndRestore(m: Migration, role: 'work' | 'new', dump: DumpResult): Promise<void> {
+/**
+ * Steps startWork and restoreWork, or startNew and restoreNew: a server of this run, the dump
+ * restored into it, the tables `rewritten` by the updates to come with room on their pages.
+ */
+async function startAndRestore(m: Migration, role: 'work' | 'new', dump: DumpResult, rewritten: string[] = []): Promise<Loaded> {
   const { rec, ctx } = m;
   const [start, restore, server] = role === 'work' ? (['startWork', 'restoreWork', 'the 9.6 working copy'] as const) : (['startNew', 'restoreNew', 'PostgreSQL 15'] as const);
   discardOnRollback(m, role);
   await rec.step(start, `${role === 'work' ? 'PostgreSQL 9.6' : 'PostgreSQL 15'} on ${m.plan.layout.dataDirOf[role]}`, () => run(m.acts.control.startServer, `start ${server}`, ctx, role));
-  await rec.step(restore, 'into an empty pacsdb, replica role, one transaction', async () => {
-    const restored = await run(m.acts.transfer.restore, `restore into ${server}`, ctx, role, dump);
-    recordDatabase(m, role, restored.created);
+  return rec.step(restore, 'into an empty pacsdb, replica role, one transaction', async () => {
+    const restored = await run(m.acts.transfer.restore, `restore into ${server}`, ctx, role, dump, rewritten);
+    recordDatabase(m, role, restored.created, restored.roomGiven);
     return restored;
   }, (r) => `${mib(r.bytes)} in ${duration(r.ms)}`);
 }

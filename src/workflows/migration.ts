@@ -64,9 +64,12 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
   );
 }
 
-/** How a restore created its database, for the report. */
-export function recordDatabase(m: Migration, role: 'work' | 'new', created: CreatedDatabase): void {
-  m.rec.report.databases = [...(m.rec.report.databases ?? []), { role, ...created }];
+/** The tables the pending scripts rewrite: their load gets room for it (postgres/rewrite-room.ts). */
+export const rewrittenBy = (m: Migration): string[] => [...new Set(m.pending.flatMap((s) => s.rewrites ?? []))];
+
+/** How a restore created its database, and which tables it gave room for the updates, for the report. */
+export function recordDatabase(m: Migration, role: 'work' | 'new', created: CreatedDatabase, roomGiven: string[] | undefined): void {
+  m.rec.report.databases = [...(m.rec.report.databases ?? []), { role, ...created, ...(roomGiven?.length ? { roomGiven } : {}) }];
 }
 
 /** Records the steps of the other mode as skipped, so that every run accounts for every step. */

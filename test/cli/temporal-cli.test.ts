@@ -119,5 +119,9 @@ test('the documented temporal CLI commands start, follow, approve (update and si
     assert.equal((await fs.readFile(path.join(nodes[2]!.config.paths.dataDir, 'PG_VERSION'), 'utf8')).trim(), '9.6');
   };
 
-  await withWorker(h, viaUpdate!.NODE, () => withWorker(h, viaSignal!.NODE, () => withWorker(h, cancelled!.NODE, () => Promise.all([approvedByUpdate(), approvedBySignal(), cancelledRun()]))));
+  // All three end (each is bounded) before the workers stop: one failing early must not shut the
+  // workers down under the others' running activities.
+  const ended = await withWorker(h, viaUpdate!.NODE, () => withWorker(h, viaSignal!.NODE, () => withWorker(h, cancelled!.NODE, () => Promise.allSettled([approvedByUpdate(), approvedBySignal(), cancelledRun()]))));
+  const failures = ended.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (failures.length > 0) throw failures.length === 1 ? failures[0] : new AggregateError(failures, `${failures.length} of the three runs failed`);
 });

@@ -59,6 +59,12 @@ test('fast mode ends with the database the guide path makes, no larger, both ana
   await recordHistory(h, fastHandle, 'completed-fast');
   const fast = await snapshot(fastNode, layoutFor(fastNode.config, fastReport.runTag).original, 'snap-workflow-fast');
   assert.equal(equivalence(expected, fast), 'equal', 'workflow fast mode');
+  // Both loads gave the tables the updates rewrite room on their pages, and both took it back:
+  // the schemas carry no fillfactor (the original's has none).
+  for (const [mode, r] of [['guide', report], ['fast', fastReport]] as const) {
+    assert.deepEqual(r.databases?.find((d) => d.roomGiven)?.roomGiven?.sort(), ['instance', 'mwl_item', 'patient_id', 'series', 'study'], `room given in ${mode} mode`);
+  }
+  for (const s of [expected, fast]) assert.doesNotMatch(s.schema, /fillfactor/);
   // The updates' dead rows are gone: what the updates rewrote was compacted.
   const [guideBytes, fastBytes] = [expected.inventory.databaseBytes, fast.inventory.databaseBytes];
   t.diagnostic(`database size: guide mode ${guideBytes} bytes, fast mode ${fastBytes} bytes`);

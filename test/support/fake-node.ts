@@ -19,7 +19,7 @@ import type { Plan } from '../../src/plan/preflight.js';
 import type { UpdateScript } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN, inRange } from '../../src/plan/versions.js';
 import type { Fingerprint, Inventory } from '../../src/postgres/inventory.js';
-import type { CreatedDatabase, DumpResult } from '../../src/postgres/transfer.js';
+import type { CreatedDatabase, DumpResult, Loaded } from '../../src/postgres/transfer.js';
 import { compareUpdated } from '../../src/verification/compare.js';
 import type { DriftReport } from '../../src/verification/drift.js';
 import type { MigrationReport } from '../../src/report/types.js';
@@ -106,6 +106,8 @@ export interface DirContent {
   versions: string[];
   /** Whether it holds the PACS data (restored or original) or only what initdb created. */
   data: boolean;
+  /** Tables loaded with room for the updates and not reset since: none may be left when it is dumped or handed over. */
+  room?: string[];
 }
 
 export interface ClusterModel {
@@ -264,7 +266,14 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
     if (content.versions.some((v, i) => v !== prefix[i])) throw fatal('UnexpectedSchema', `the ${role} database carries ${content.versions.join(', ')}`);
     return { inventory, appliedVersions: [...content.versions] };
   }
+  /** What resetRoom does to the tables named; a name the load did not give room to is a workflow bug. */
+  function takeRoomBack(content: DirContent, tables: string[]): void {
+    const unknown = tables.filter((t) => !content.room?.includes(t));
+    if (unknown.length > 0) throw fatal('ModelViolation', `room taken back on ${unknown.join(', ')}, which ${content.label} was not given`);
+    if (content.room) content.room = content.room.filter((t) => !tables.includes(t));
+  }
   function dumpOf(file: string, content: DirContent): DumpResult {
+    if (content.room?.length) throw fatal('ModelViolation', `${content.label} dumped with room still on ${content.room.join(', ')}`);
     model.dumps.set(file, { versions: [...content.versions], data: content.data });
     return { file, bytes: content.data ? 4_000_000 : 1_000, sha256: createHash('sha256').update(JSON.stringify([file, content.versions, content.data])).digest('hex') };
   }
@@ -395,14 +404,15 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
     async inventory(ctx: RunContext, role: ServerRole): Promise<InventoryResult> {
       return run('inventory', [ctx, role], () => inventoryOf(ctx, role));
     },
-    async dump(ctx: RunContext, role: ServerRole, which: 'original' | 'updated', expectedBytes: number): Promise<DumpResult & { ms: number }> {
-      return run('dump', [ctx, role, which, expectedBytes], () => {
+    async dump(ctx: RunContext, role: ServerRole, which: 'original' | 'updated', expectedBytes: number, roomGiven: string[] = []): Promise<DumpResult & { ms: number }> {
+      return run('dump', [ctx, role, which, expectedBytes, roomGiven], () => {
         ensure(ctx, role);
+        takeRoomBack(model.dirs.get(dirOf(ctx, role))!, roomGiven);
         return { ...dumpOf(lay(ctx).dumps[which], model.dirs.get(dirOf(ctx, role))!), ms: 5 };
       });
     },
-    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult): Promise<{ bytes: number; ms: number; created: CreatedDatabase }> {
-      return run('restore', [ctx, role, dump], () => {
+    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult, rewritten: string[] = []): Promise<{ bytes: number; ms: number } & Loaded> {
+      return run('restore', [ctx, role, dump, rewritten], () => {
         ensure(ctx, role);
         const held = model.dumps.get(dump.file);
         if (!held) throw new Error(`ENOENT: ${dump.file}`);
@@ -410,7 +420,8 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         const content = model.dirs.get(dirOf(ctx, role))!;
         content.versions = [...held.versions];
         content.data = held.data;
-        return { bytes: dump.bytes, ms: 5, created: SERVER_DEFAULTS };
+        content.room = [...rewritten];
+        return { bytes: dump.bytes, ms: 5, created: SERVER_DEFAULTS, roomGiven: [...rewritten] };
       });
     },
     async applyUpdate(ctx: RunContext, role: ServerRole, script: UpdateScript): Promise<ScriptResult> {
@@ -477,6 +488,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         for (const dir of [l.original, l.new]) if (inUse(dir)) throw fatal('DataDirInUse', `a PostgreSQL server is running on ${dir}`);
         switch (swapState(l)) {
           case 'before':
+            if (model.dirs.get(l.new)?.room?.length) throw fatal('ModelViolation', `handed over with room still on ${model.dirs.get(l.new)!.room!.join(', ')}`);
             rename(l.original, l.retired);
             if (halfway) return 'half';
             rename(l.new, l.original);
@@ -625,20 +637,22 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         return { fsync: 'off', full_page_writes: 'off', wal_level: 'minimal' };
       });
     },
-    async streamOriginalToNew(ctx: RunContext, expectedBytes: number): Promise<DumpResult & { ms: number; created: CreatedDatabase }> {
-      return run('streamOriginalToNew', [ctx, expectedBytes], () => {
+    async streamOriginalToNew(ctx: RunContext, expectedBytes: number, rewritten: string[] = []): Promise<DumpResult & { ms: number } & Loaded> {
+      return run('streamOriginalToNew', [ctx, expectedBytes, rewritten], () => {
         ensure(ctx, 'original');
         ensure(ctx, 'new');
         const from = model.dirs.get(dirOf(ctx, 'original'))!;
         const to = model.dirs.get(dirOf(ctx, 'new'))!;
         to.versions = [...from.versions];
         to.data = from.data;
-        return { ...dumpOf(lay(ctx).dumps.original, from), ms: 5, created: SERVER_DEFAULTS };
+        to.room = [...rewritten];
+        return { ...dumpOf(lay(ctx).dumps.original, from), ms: 5, created: SERVER_DEFAULTS, roomGiven: [...rewritten] };
       });
     },
-    async restoreDurability(ctx: RunContext): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
-      return run('restoreDurability', [ctx], () => {
+    async restoreDurability(ctx: RunContext, roomGiven: string[] = []): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
+      return run('restoreDurability', [ctx, roomGiven], () => {
         ensure(ctx, 'new');
+        takeRoomBack(model.dirs.get(dirOf(ctx, 'new'))!, roomGiven);
         const [synced, compacted] = model.bulkLoad ? [1234, ['instance', 'series']] : [0, []];
         model.bulkLoad = false;
         return { filesSynced: synced, compacted, ms: 4 };

@@ -36,6 +36,9 @@ export async function startHarness(opts: { dbFile?: string; uiPort?: number } = 
   };
 }
 
+/** A worker still shutting down this long after its test body ended says what it waits for. */
+const SLOW_SHUTDOWN_MS = 60_000;
+
 /** Runs `fn` while a worker for `node` polls; the worker stops afterwards. */
 export async function withWorker<T>(
   h: Harness,
@@ -44,11 +47,45 @@ export async function withWorker<T>(
   deps?: Partial<ActivityDeps>,
   interceptors?: WorkerOptions['interceptors'],
 ): Promise<T> {
+  // A shutdown waits for the activities in flight; one that ignores its cancellation would hold
+  // the file until its bound without a word, so the running ones are known by name.
+  const running = new Map<string, string>();
+  const tracking: NonNullable<WorkerOptions['interceptors']>['activity'] = [
+    (ctx) => ({
+      inbound: {
+        async execute(input, next) {
+          const id = `${ctx.info.activityType} ${ctx.info.activityId} attempt ${ctx.info.attempt}`;
+          running.set(id, new Date().toISOString());
+          try {
+            return await next(input);
+          } finally {
+            running.delete(id);
+          }
+        },
+      },
+    }),
+  ];
   const connection = await NativeConnection.connect({ address: h.server.address });
-  const worker = await createMigrationWorker({ connection, namespace: 'default', node, log: createLogger('test-worker', process.env.KM_TEST_LOG ?? 'warn'), workflowBundle: h.bundle, deps, interceptors });
+  const worker = await createMigrationWorker({
+    connection,
+    namespace: 'default',
+    node,
+    log: createLogger('test-worker', process.env.KM_TEST_LOG ?? 'warn'),
+    workflowBundle: h.bundle,
+    deps,
+    interceptors: { ...interceptors, activity: [...tracking, ...(interceptors?.activity ?? [])] },
+  });
+  let slow: NodeJS.Timeout | undefined;
+  const body = fn().finally(() => {
+    slow = setTimeout(() => {
+      const list = [...running].map(([id, since]) => `${id} (since ${since})`).join('; ') || 'no activity';
+      process.stderr.write(`\nworker of ${node} still shutting down ${SLOW_SHUTDOWN_MS / 1000} s after its test body ended; in flight: ${list}\n`);
+    }, SLOW_SHUTDOWN_MS).unref();
+  });
   try {
-    return await worker.runUntil(fn());
+    return await worker.runUntil(body);
   } finally {
+    clearTimeout(slow);
     await connection.close();
   }
 }

@@ -1,0 +1,122 @@
+// Room on each page for the updates' rewrites. A freshly loaded table has full pages, so an update
+// of every row (update-5.32 on `instance`) cannot keep a new row version on its page: each gets an
+// entry in every index of the table, most of the script's time. Loaded with free space (a lower
+// fillfactor, set between the dump's CREATE TABLE and its COPY), the same update stays on the page
+// (a HOT update) and touches no index. The fillfactor is reset before the database is handed on,
+// so the schema is the original's; what a table declared itself is left alone.
+import { Transform, type TransformCallback } from 'node:stream';
+import pg from 'pg';
+
+/** Half of each page free: room for one new version of every row the load put there. */
+export const ROOM_FILLFACTOR = 50;
+
+const NL = 0x0a;
+/** The end of a COPY's rows: a line `\.` (a backslash in the data itself is always escaped). */
+const END_OF_DATA = Buffer.from('\n\\.\n');
+const END_OF_EMPTY = END_OF_DATA.subarray(1);
+
+/** The table a plain dump's `COPY <schema>.<table> (…) FROM stdin;` line loads, as pg_dump quotes it. */
+function copyTarget(line: string): string | undefined {
+  const m = /^COPY public\.("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*) \(.*\) FROM stdin;$/.exec(line);
+  if (!m) return undefined;
+  const name = m[1]!;
+  return name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name;
+}
+
+/**
+ * A pass-through for a plain dump that puts `ALTER TABLE … SET (fillfactor = 50)` before the COPY
+ * of each of `tables`. Outside COPY data it reads line by line (the schema is small); inside, it
+ * only looks for the end-of-data line, so the rows pass at the speed of a buffer search. `given`
+ * names the tables it did set, in dump order.
+ */
+export function withRoomForRewrites(tables: readonly string[]): { stream: Transform; given: () => string[] } {
+  const wanted = new Set(tables);
+  const given: string[] = [];
+  // Bytes of an unfinished line (outside data) or the tail that could start the end marker (inside).
+  let carry: Buffer = Buffer.alloc(0);
+  let inData: false | 'start' | 'rows' = false;
+
+  function scan(chunk: Buffer, push: (b: Buffer) => void): Buffer {
+    let at = 0;
+    while (at < chunk.length) {
+      if (wanted.size === 0) {
+        // Nothing left to give room to: the rest passes untouched.
+        push(chunk.subarray(at));
+        return Buffer.alloc(0);
+      }
+      if (inData === 'start') {
+        // An empty table's data is the end marker alone, right after the COPY line.
+        if (chunk.length - at < END_OF_EMPTY.length) return chunk.subarray(at);
+        if (chunk.subarray(at, at + END_OF_EMPTY.length).equals(END_OF_EMPTY)) {
+          push(chunk.subarray(at, at + END_OF_EMPTY.length));
+          at += END_OF_EMPTY.length;
+          inData = false;
+          continue;
+        }
+        inData = 'rows';
+      }
+      if (inData === 'rows') {
+        const end = chunk.indexOf(END_OF_DATA, at);
+        if (end === -1) {
+          // A marker not found whole starts in the last bytes: they wait for the next chunk.
+          const keep = Math.max(at, chunk.length - (END_OF_DATA.length - 1));
+          push(chunk.subarray(at, keep));
+          return chunk.subarray(keep);
+        }
+        const after = end + END_OF_DATA.length;
+        push(chunk.subarray(at, after));
+        at = after;
+        inData = false;
+        continue;
+      }
+      const nl = chunk.indexOf(NL, at);
+      if (nl === -1) return chunk.subarray(at);
+      const line = chunk.toString('utf8', at, nl);
+      const table = line.startsWith('COPY ') ? copyTarget(line) : undefined;
+      if (table !== undefined) {
+        inData = 'start';
+        if (wanted.delete(table)) {
+          given.push(table);
+          push(Buffer.from(`ALTER TABLE ONLY public.${pg.escapeIdentifier(table)} SET (fillfactor = ${ROOM_FILLFACTOR});\n`));
+        }
+      }
+      push(chunk.subarray(at, nl + 1));
+      at = nl + 1;
+    }
+    return Buffer.alloc(0);
+  }
+
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      const input = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      carry = scan(input, (b) => this.push(b));
+      done();
+    },
+    flush(done: TransformCallback) {
+      if (carry.length > 0) this.push(carry);
+      done();
+    },
+  });
+  return { stream, given: () => [...given] };
+}
+
+/** The tables of the public schema that declare a fillfactor themselves: they are loaded as declared. */
+export async function tablesDeclaringFillfactor(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind = 'r' AND EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o LIKE 'fillfactor=%')
+      ORDER BY 1`,
+  );
+  return rows.map((r) => r.name);
+}
+
+/** Which of `rewritten` a load may give room to: none without the source's facts (older dumps). */
+export function roomFor(rewritten: readonly string[], declared: readonly string[] | undefined): string[] {
+  if (!declared) return [];
+  return rewritten.filter((t) => !declared.includes(t));
+}
+
+/** Back to the table's default fillfactor (the schema as dumped); repeatable. */
+export async function resetRoom(client: pg.Client, tables: readonly string[]): Promise<void> {
+  for (const table of tables) await client.query(`ALTER TABLE ONLY public.${pg.escapeIdentifier(table)} RESET (fillfactor)`);
+}
