@@ -1,6 +1,8 @@
 // `npm run bench`: the guide's commands (bash baseline), the workflow in guide mode and the fast
 // path variants, side by side on the same machine and servers, at each size; results in BENCHMARKS.md.
-// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,guide-counts,fast,fast-counts,direct,stream,bulk] [--root DIR] [--out FILE]
+// The workflow modes' times also become the downtime estimates of `plan` and the report
+// (src/plan/throughput.json, rewritten whenever all four ran at two sizes or more).
+// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,guide-counts,fast,fast-counts,direct,stream,bulk] [--root DIR] [--out FILE] [--throughput FILE]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpus, totalmem } from 'node:os';
@@ -12,7 +14,9 @@ import { parseArgs } from 'node:util';
 import { serverSpec, type Env } from '../src/activities/context.js';
 import { layoutFor } from '../src/config/layout.js';
 import type { MigrationConfig } from '../src/config/schema.js';
+import { directoryBytes } from '../src/files.js';
 import { duration, gib } from '../src/format.js';
+import { throughputOf, WORKFLOW_VARIANTS, type MeasuredRun, type VariantName } from '../src/plan/downtime.js';
 import { selectUpdateScripts } from '../src/plan/scripts.js';
 import type { DemoNode } from '../src/demo/node.js';
 import type { MigrationReport } from '../src/report/types.js';
@@ -36,6 +40,7 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: 'baseline,guide,guide-counts,fast,fast-counts' },
     root: { type: 'string', default: path.join(here, '..', '.state', 'bench') },
     out: { type: 'string', default: path.join(here, '..', 'BENCHMARKS.md') },
+    throughput: { type: 'string', default: path.join(here, '..', 'src', 'plan', 'throughput.json') },
     /** Runs per mode and size; the run with the median total is reported (this machine is noisy). */
     repeat: { type: 'string', default: '1' },
   },
@@ -132,19 +137,17 @@ async function fast(variant: Variant, node: DemoNode, instances: number): Promis
   return [result, envOf(node).layout.new];
 }
 
-/** Workflow runs by mode name: the configuration each one changes. */
-const WORKFLOW_MODES: Record<string, Partial<MigrationConfig>> = {
-  guide: {},
-  'guide-counts': { verification: 'counts' },
-  fast: { mode: 'fast' },
-  'fast-counts': { mode: 'fast', verification: 'counts' },
-};
+/** Workflow runs by mode name: the configuration each one sets. */
+const WORKFLOW_MODES: Record<string, Partial<MigrationConfig>> = Object.fromEntries(WORKFLOW_VARIANTS.map((v) => [v.name, { mode: v.mode, verification: v.verification }]));
 
 const results: Result[] = [];
+/** The size of each template's database directory, as `plan` measures a node's. */
+const dataDirBytes = new Map<number, number>();
 const h = modes.some((m) => m in WORKFLOW_MODES) ? await startHarness() : undefined;
 try {
   for (const instances of sizes) {
     const template = await templateNode(root, instances);
+    dataDirBytes.set(instances, await directoryBytes(template.config.paths.dataDir));
     const outcomes: [Result, DemoNode, string][] = [];
     const measure = async (label: string, fn: (node: DemoNode) => Promise<[Result, string]>) => {
       const runs: [Result, DemoNode, string][] = [];
@@ -179,9 +182,11 @@ try {
 }
 
 const command = `npm run bench -- --sizes ${sizes.join(',')} --modes ${modes.join(',')}${repeat > 1 ? ` --repeat ${repeat}` : ''}`;
+const date = new Date().toISOString().slice(0, 10);
+const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${gib(totalmem())} RAM`;
 const markdown = `# Benchmarks
 
-Produced by \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${gib(totalmem())} RAM,
+Produced by \`${command}\` on ${date}: ${machine},
 PostgreSQL 9.6.24 and 15 from the local runtime, demo nodes seeded with seed ${SEED}.
 
 Times are wall-clock seconds${repeat > 1 ? `, the median of ${repeat} runs per mode and size` : ''}. *baseline*: \`bench/guide-baseline.sh\` (the guide's
@@ -207,3 +212,14 @@ ${renderRatios(results)}
 await fs.writeFile(args.out, markdown);
 console.log(renderTable(results));
 console.log(`\nRatios:\n${renderRatios(results)}`);
+
+/** Each workflow variant's runs: its total without the approval wait, against the template's directory size. */
+const runsOf = (name: VariantName): MeasuredRun[] =>
+  results.filter((r) => r.mode === name).map((r) => ({ instances: r.instances, dataDirBytes: dataDirBytes.get(r.instances)!, seconds: Math.round(r.totalMs / 100) / 10 }));
+const runs = Object.fromEntries(WORKFLOW_VARIANTS.map((v) => [v.name, runsOf(v.name)])) as Record<VariantName, MeasuredRun[]>;
+if (Object.values(runs).every((r) => new Set(r.map((x) => x.instances)).size >= 2)) {
+  await fs.writeFile(args.throughput, `${JSON.stringify(throughputOf({ command, date, machine }, runs), null, 2)}\n`);
+  console.log(`\nDowntime figures written to ${args.throughput}.`);
+} else {
+  console.log(`\nDowntime figures (${args.throughput}) left as they were: they need ${WORKFLOW_VARIANTS.map((v) => v.name).join(', ')} at two sizes or more.`);
+}

@@ -72,3 +72,14 @@ export async function readJsonIfPresent<T>(file: string): Promise<T | undefined>
     throw err;
   }
 }
+
+/** Sizes every file below dir without opening any of them (read-only: safe on a live database directory). */
+export async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += await directoryBytes(p);
+    else if (entry.isFile()) total += (await fs.stat(p)).size;
+  }
+  return total;
+}

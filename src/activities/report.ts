@@ -2,9 +2,11 @@
 import { Context } from '@temporalio/activity';
 import { attemptKeyOf, attemptsOf, readJournal, type Attempt } from '../attempt-journal.js';
 import { layoutFor, type Layout } from '../config/layout.js';
-import { writeFileDurably } from '../files.js';
+import { directoryBytes, writeFileDurably } from '../files.js';
+import { benchmarkFigures } from '../plan/downtime.js';
+import { compareDowntime } from '../report/downtime.js';
 import { renderMarkdown } from '../report/render.js';
-import type { MigrationReport } from '../report/types.js';
+import type { DowntimeComparison, MigrationReport } from '../report/types.js';
 import type { ActivityDeps, RunContext } from './context.js';
 
 export function createReportActivities(deps: ActivityDeps) {
@@ -17,11 +19,25 @@ export function createReportActivities(deps: ActivityDeps) {
       return undefined;
     }
   }
+  /**
+   * A completed run against the estimate `plan` showed: the original directory is measured where
+   * the swap moved it (unchanged since), so no figure has to travel through the workflow. Left out
+   * when it cannot be made (the report is written all the same).
+   */
+  async function downtime(ctx: RunContext, layout: Layout, report: MigrationReport): Promise<DowntimeComparison | undefined> {
+    if (report.outcome !== 'completed') return undefined;
+    try {
+      return compareDowntime(report, ctx.config, await directoryBytes(layout.retired), benchmarkFigures());
+    } catch (err) {
+      deps.log.warn({ dir: layout.retired, error: (err as Error).message }, 'downtime estimate left out of the report');
+      return undefined;
+    }
+  }
   return {
     async writeReport(ctx: RunContext, report: MigrationReport): Promise<string> {
       const layout = layoutFor(ctx.config, ctx.runTag);
       const files = layout.report;
-      const full: MigrationReport = { ...report, attempts: await attempts(layout, report.runId) };
+      const full: MigrationReport = { ...report, attempts: await attempts(layout, report.runId), downtime: await downtime(ctx, layout, report) };
       await writeFileDurably(files.json, JSON.stringify(full, null, 2));
       await writeFileDurably(files.markdown, renderMarkdown(full));
       return files.markdown;

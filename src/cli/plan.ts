@@ -7,12 +7,13 @@ import { layoutFor } from '../config/layout.js';
 import { ConfigError, resolveSecret } from '../config/load.js';
 import type { MigrationConfig } from '../config/schema.js';
 import { createLogger } from '../log.js';
+import { benchmarkFigures, estimateMs, madeBy, measuredRange, variantOf } from '../plan/downtime.js';
 import { preflight, PreflightError, type Plan } from '../plan/preflight.js';
 import { PlanError } from '../plan/scripts.js';
 import { taskQueueFor, workflowIdFor } from '../shared.js';
 import { migrationInput } from '../config/input.js';
 import { CliError, NOTHING_CHANGED, cli, readConfig } from './common.js';
-import { kib, mib } from '../format.js';
+import { duration, kib, mib } from '../format.js';
 
 export function registerPlan(program: Command): void {
   program
@@ -79,6 +80,8 @@ function renderPlan(config: MigrationConfig, file: string, plan: Plan, notes: st
     const width = Math.max(...pairs.map(([k]) => k.length));
     return pairs.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
   };
+  // Before the notes are listed: without usable figures it adds one.
+  const downtime = renderDowntime(config, plan.dataDirBytes, notes);
   return [
     `Plan for node ${config.node} (nothing has been changed)`,
     rows([
@@ -104,9 +107,42 @@ function renderPlan(config: MigrationConfig, file: string, plan: Plan, notes: st
     '',
     'Disk space (database size with the configured margin)',
     ...plan.space.map((c) => `  ${c.dir}: ${mib(c.freeBytes)} free, ${mib(c.needBytes)} needed for ${c.for.join(' + ')}`),
+    ...downtime,
     ...(plan.notes.length + notes.length > 0 ? ['', 'Notes', ...[...plan.notes, ...notes].map((n) => `  - ${n}`)] : []),
     '',
     `Every preflight check passed. Next: ${cli(`start --config ${file}`)}`,
     '',
   ].join('\n');
+}
+
+/**
+ * The benchmark's figures applied to this node's database directory, every mode and verification
+ * side by side so the choice can be made on them; the configured one in brackets. Without usable
+ * figures the plan goes on: the estimate informs, it checks nothing.
+ */
+function renderDowntime(config: MigrationConfig, dataDirBytes: number, notes: string[]): string[] {
+  let figures;
+  try {
+    figures = benchmarkFigures();
+  } catch (err) {
+    notes.push(`no downtime estimate: ${(err as Error).message}`);
+    return [];
+  }
+  const chosen = variantOf(config.mode, config.verification);
+  const figure = (mode: MigrationConfig['mode'], verification: MigrationConfig['verification']) => {
+    const variant = variantOf(mode, verification);
+    const text = `${duration(estimateMs(figures.variants[variant], dataDirBytes))} (${verification})`;
+    return variant === chosen ? `[${text}]` : text;
+  };
+  const { minBytes, maxBytes } = measuredRange(figures);
+  const outside = dataDirBytes < minBytes || dataDirBytes > maxBytes;
+  return [
+    '',
+    `Estimated downtime (from ${madeBy(figures)}) for the database directory of ${mib(dataDirBytes)}`,
+    ...(['guide', 'fast'] as const).map((mode) => `  ${mode.padEnd(5)}  ${figure(mode, 'checksums')} / ${figure(mode, 'counts')}`),
+    `  [ ]: the configured mode and verification (mode: ${config.mode}, verification: ${config.verification}).`,
+    '  An estimate for a machine like the benchmark\'s, on the local runtime: other disks and cores give other times. It leaves out',
+    '  the wait for approval and, on a cluster, stopping, redeploying and restarting the applications and the LDAP update.',
+    ...(outside ? [`  The benchmark measured directories of ${mib(minBytes)} to ${mib(maxBytes)}: this figure extends its line beyond them.`] : []),
+  ];
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Cluster } from '../cluster/port.js';
 import type { Layout } from '../config/layout.js';
 import type { MigrationConfig } from '../config/schema.js';
-import { exists } from '../files.js';
+import { directoryBytes, exists } from '../files.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { selectUpdateScripts, type UpdateScript } from './scripts.js';
 import { mib } from '../format.js';
@@ -97,17 +97,6 @@ async function readPgVersion(dataDir: string): Promise<string> {
     if (code === 'EACCES') throw new PreflightError(`${dataDir} is not readable by this worker (run the worker as root or as the directory's owner)`);
     throw new PreflightError(`${dataDir} holds no PostgreSQL cluster (no PG_VERSION): is it the dcm4chee database directory?`);
   }
-}
-
-/** Sizes every file below dir without opening any of them. */
-async function directoryBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += await directoryBytes(p);
-    else if (entry.isFile()) total += (await fs.stat(p)).size;
-  }
-  return total;
 }
 
 async function mustBeWritable(dir: string): Promise<void> {

@@ -4,6 +4,7 @@ import { describeSetting } from '../verification/compare.js';
 import type { CreatedDatabase } from '../postgres/transfer.js';
 import type { MigrationReport } from './types.js';
 import { attemptOutcome, renderAttempts } from './attempts.js';
+import { renderDowntime } from './downtime.js';
 import { cell, duration as secs, mib } from '../format.js';
 import { describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
 
@@ -38,6 +39,7 @@ export function renderMarkdown(r: MigrationReport): string {
   out.push('## Steps', '', '| step | status | started | took | detail |', '|---|---|---|---|---|');
   for (const s of r.steps) out.push(`| ${s.step} | ${s.status} | ${s.startedAt} | ${secs(s.ms)} | ${cell(s.detail)} |`);
   out.push('');
+  if (r.downtime) out.push(...renderDowntime(r.downtime));
 
   if (r.tablesBefore) {
     out.push('## Tables', '', '| table | rows before | rows after | content |', '|---|---:|---:|---|');

@@ -2,6 +2,7 @@
 import type { Attempt } from '../attempt-journal.js';
 import type { Fingerprint } from '../postgres/inventory.js';
 import type { CreatedDatabase, SourceDatabase } from '../postgres/transfer.js';
+import type { MigrationConfig } from '../config/schema.js';
 import type { Approval, StepName } from '../shared.js';
 import type { DriftReport } from '../verification/drift.js';
 
@@ -11,6 +12,21 @@ export interface StepRecord {
   startedAt: string;
   ms: number;
   status: 'ok' | 'skipped' | 'failed';
+}
+
+/** The benchmark's estimate for the node against the time the run took, counted alike (report/downtime.ts). */
+export interface DowntimeComparison {
+  mode: MigrationConfig['mode'];
+  verification: MigrationConfig['verification'];
+  /** The original database directory, measured as `plan` measures it. */
+  dataDirBytes: number;
+  estimatedMs: number;
+  /** From the start to the end of the run without the steps left out. */
+  tookMs: number;
+  /** What the steps left out took: the wait for approval and the cluster's steps. */
+  leftOutMs: number;
+  /** The benchmark run the figures come from. */
+  figures: string;
 }
 
 export interface MigrationReport {
@@ -46,4 +62,6 @@ export interface MigrationReport {
   failure?: string;
   /** Every attempt of every activity of the run, from the attempts journal (added by writeReport). */
   attempts?: Attempt[];
+  /** A completed run: the benchmark's estimate for this node against the time taken (added by writeReport). */
+  downtime?: DowntimeComparison;
 }

@@ -7,9 +7,12 @@ import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../../src/demo/binaries.js';
 import { DEMO_SCRIPTS_DIR } from '../../src/demo/node.js';
+import { directoryBytes } from '../../src/files.js';
+import { duration, mib } from '../../src/format.js';
+import { benchmarkFigures, estimateMs, variantOf } from '../../src/plan/downtime.js';
 import { sha256File } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN } from '../../src/plan/versions.js';
-import { tempDir } from '../support/harness.js';
+import { demoNode, tempDir } from '../support/harness.js';
 import { cli } from './run.js';
 
 let dir: string;
@@ -122,4 +125,33 @@ test('an unknown configuration key: non-zero exit naming the key, nothing change
   assert.match(stderr, /data: nothing was changed/);
   assert.match(stderr, /next: correct \S+typo\.yaml, then check it with npm run cli -- plan --config/);
   assert.deepEqual(await snapshot(), before);
+});
+
+test("plan estimates the downtime of the demo node's database from the benchmark's figures, the configured choice marked", async () => {
+  const node = await demoNode('plan-estimate');
+  const figures = benchmarkFigures();
+  const bytes = await directoryBytes(node.config.paths.dataDir);
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  for (const choice of [{ mode: 'guide', verification: 'checksums' }, { mode: 'fast', verification: 'counts' }] as const) {
+    const file = path.join(node.dir, `${choice.mode}-${choice.verification}.yaml`);
+    await fs.writeFile(file, YAML.stringify({ ...node.config, ...choice }));
+    const { code, stdout, stderr } = await cli(['plan', '--config', file]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, new RegExp(`^Estimated downtime \\(from \`${escape(figures.command)}\`, ${figures.date}, ${escape(figures.machine)}\\) for the database directory of ${escape(mib(bytes))}$`, 'm'));
+    assert.match(stdout, /An estimate for a machine like the benchmark's/);
+    for (const mode of ['guide', 'fast'] as const) {
+      const shown = (verification: 'checksums' | 'counts') => {
+        const line = figures.variants[variantOf(mode, verification)];
+        const ms = estimateMs(line, bytes);
+        // Plausible: more than the fixed part, less than the benchmark's smallest run (the demo is smaller).
+        assert.ok(ms >= line.fixedSeconds * 1000 && ms < Math.min(...line.runs.map((r) => r.seconds)) * 1000, `${mode}/${verification}: ${ms} ms`);
+        const text = `${duration(ms)} (${verification})`;
+        return escape(mode === choice.mode && verification === choice.verification ? `[${text}]` : text);
+      };
+      assert.match(stdout, new RegExp(`^  ${mode}\\s+${shown('checksums')} / ${shown('counts')}$`, 'm'));
+    }
+    assert.match(stdout, new RegExp(`\\[ \\]: the configured mode and verification \\(mode: ${choice.mode}, verification: ${choice.verification}\\)`));
+    // The demo's directory is smaller than any the benchmark measured.
+    assert.match(stdout, /The benchmark measured directories of [\d.]+ MiB to [\d.]+ MiB: this figure extends its line beyond them\./);
+  }
 });

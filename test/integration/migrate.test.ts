@@ -6,7 +6,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveSwapUpdate, progressQuery, runTagFor } from '../../src/shared.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { layoutFor } from '../../src/config/layout.js';
-import { exists } from '../../src/files.js';
+import { directoryBytes, exists } from '../../src/files.js';
 import { demoNode, fingerprint, recordHistory, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -35,6 +35,8 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
 
   assert.equal(report.outcome, 'completed');
   await recordHistory(h, handle, 'completed-local');
+  // Before anything starts a server on it again: the size the report measured at -old.
+  const originalBytes = await directoryBytes(layoutFor(node.config, report.runTag).retired);
   assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
   const layout = layoutFor(node.config, report.runTag);
   assert.ok(!(await exists(layout.new)), '-new was moved into place');
@@ -55,6 +57,11 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
   const markdown = await fs.readFile(layout.report.markdown, 'utf8');
   assert.match(markdown, /Outcome: \*\*completed\*\*/);
   assert.match(markdown, /\| instance \| 500 \| 500 \|/);
+  // The estimate `plan` shows for this node, against the run.
+  const written = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
+  assert.equal(written.downtime?.dataDirBytes, originalBytes);
+  assert.ok(written.downtime.tookMs > 0 && written.downtime.estimatedMs > 0, JSON.stringify(written.downtime));
+  assert.match(markdown, /^- Estimated [\d.]+ s, took [\d.]+ s \([\d.]+× the estimate\): mode guide, verification checksums, a database directory of [\d.]+ MiB$/m);
   const mode = (await fs.stat(layout.report.json)).mode & 0o777;
   assert.equal(mode, 0o600);
   for (const dump of report.dumps) assert.equal((await fs.stat(dump.file)).mode & 0o777, 0o600);
