@@ -2,7 +2,8 @@
 // path variants, side by side on the same machine and servers, at each size; results in BENCHMARKS.md.
 // The workflow modes' times also become the downtime estimates of `plan` and the report
 // (src/plan/throughput.json, rewritten whenever all four ran at two sizes or more).
-// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,guide-counts,fast,fast-counts,direct,stream,bulk] [--root DIR] [--out FILE] [--throughput FILE]
+// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,guide-counts,fast,fast-counts,direct,stream,bulk] [--vendor DIR] [--root DIR] [--out FILE] [--throughput FILE]
+// --vendor: the vendor's 5.26 and 5.32 schemas and update scripts instead of the miniature (src/demo/vendor.ts).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpus, totalmem } from 'node:os';
@@ -19,6 +20,7 @@ import { duration, gib } from '../src/format.js';
 import { throughputOf, WORKFLOW_VARIANTS, type MeasuredRun, type VariantName } from '../src/plan/downtime.js';
 import { selectUpdateScripts } from '../src/plan/scripts.js';
 import type { DemoNode } from '../src/demo/node.js';
+import { vendorSql } from '../src/demo/vendor.js';
 import type { MigrationReport } from '../src/report/types.js';
 import { createLocalRuntime } from '../src/runtime/local.js';
 import { approveSwapUpdate } from '../src/shared.js';
@@ -26,7 +28,7 @@ import type { Phase, Variant } from '../test/support/fast-sequence.js';
 import { deployedWorkerCommand } from '../test/support/deployed-worker.js';
 import { startHarness, startMigration, waitForPhase, type Harness } from '../test/support/harness.js';
 import { equivalence, snapshot, type Snapshot } from '../test/support/equivalence.js';
-import { copyNode, SEED, templateNode } from './nodes.js';
+import { copyNode, MINIATURE, SEED, templateNode } from './nodes.js';
 import { peakRssOf, startChild } from './proc.js';
 import { renderPhases, renderRatios, renderTable, type Result } from './table.js';
 
@@ -43,6 +45,8 @@ const { values: args } = parseArgs({
     throughput: { type: 'string', default: path.join(here, '..', 'src', 'plan', 'throughput.json') },
     /** Runs per mode and size; the run with the median total is reported (this machine is noisy). */
     repeat: { type: 'string', default: '1' },
+    /** A directory with old-init/, new-init/ and psql/ of the vendor's SQL (see BENCHMARKS.md). */
+    vendor: { type: 'string' },
   },
 });
 const sizes = args.sizes.split(',').map(Number);
@@ -50,6 +54,8 @@ const modes = args.modes.split(',');
 const root = path.resolve(args.root);
 const repeat = Math.max(1, Number(args.repeat));
 const VARIANTS: Variant[] = ['direct', 'stream', 'bulk'];
+const vendor = args.vendor === undefined ? undefined : path.resolve(args.vendor);
+const sql = vendor ? await vendorSql(vendor) : MINIATURE;
 
 function envOf(node: DemoNode): Env {
   const r = node.config.runtime;
@@ -146,13 +152,13 @@ const dataDirBytes = new Map<number, number>();
 const h = modes.some((m) => m in WORKFLOW_MODES) ? await startHarness() : undefined;
 try {
   for (const instances of sizes) {
-    const template = await templateNode(root, instances);
+    const template = await templateNode(root, instances, sql);
     dataDirBytes.set(instances, await directoryBytes(template.config.paths.dataDir));
     const outcomes: [Result, DemoNode, string][] = [];
     const measure = async (label: string, fn: (node: DemoNode) => Promise<[Result, string]>) => {
       const runs: [Result, DemoNode, string][] = [];
       for (let i = 0; i < repeat; i++) {
-        const node = await copyNode(root, template, `${label}-${instances}-${i}`, instances);
+        const node = await copyNode(root, template, `${label}-${instances}-${i}`, instances, sql);
         const [result, dir] = await fn(node);
         console.error(`${instances} ${result.mode}: ${duration(result.totalMs)}`);
         runs.push([result, node, dir]);
@@ -181,13 +187,16 @@ try {
   await h?.close();
 }
 
-const command = `npm run bench -- --sizes ${sizes.join(',')} --modes ${modes.join(',')}${repeat > 1 ? ` --repeat ${repeat}` : ''}`;
+const command = `npm run bench -- ${vendor ? `--vendor ${vendor} ` : ''}--sizes ${sizes.join(',')} --modes ${modes.join(',')}${repeat > 1 ? ` --repeat ${repeat}` : ''}`;
 const date = new Date().toISOString().slice(0, 10);
 const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${gib(totalmem())} RAM`;
+const schema = vendor
+  ? `the vendor's schemas and update scripts from ${vendor} (5.26 init scripts in old-init/, 5.32 in new-init/, updates in psql/)`
+  : `the project's miniature of the schemas and update scripts (src/demo/sql)`;
 const markdown = `# Benchmarks
 
 Produced by \`${command}\` on ${date}: ${machine},
-PostgreSQL 9.6.24 and 15 from the local runtime, demo nodes seeded with seed ${SEED}.
+PostgreSQL 9.6.24 and 15 from the local runtime, demo nodes seeded with seed ${SEED} into ${schema}.
 
 Times are wall-clock seconds${repeat > 1 ? `, the median of ${repeat} runs per mode and size` : ''}. *baseline*: \`bench/guide-baseline.sh\` (the guide's
 pg_dump/psql commands) plus starting and stopping the three servers. The workflow modes run on a real Temporal dev

@@ -1,5 +1,6 @@
 // A demo Kaapana node on this machine: a seeded 0.2.x-like dcm4chee database in a live data
-// directory, the demo update scripts, and a configuration that points at both.
+// directory, the update scripts, and a configuration that points at both. The schemas and scripts
+// are the project's miniature unless the vendor's own are given (src/demo/vendor.ts).
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -9,11 +10,14 @@ import type { ConfigInput } from '../config/schema.js';
 import { parseConfig } from '../config/load.js';
 import type { MigrationConfig } from '../config/schema.js';
 import { createLocalRuntime } from '../runtime/local.js';
-import { withClient } from '../postgres/client.js';
-import { seedStatements } from './seed.js';
+import { queryRows, withClient } from '../postgres/client.js';
+import { REQUIRED_COLUMNS_SQL, seedStatements, type RequiredColumn } from './seed.js';
 
 const sqlDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sql');
 export const DEMO_SCRIPTS_DIR = path.join(sqlDir, 'psql');
+/** The miniature's init scripts: what the 0.2.x (old) and 0.3.x (new) images run on an empty directory. */
+export const DEMO_OLD_INIT_DIR = path.join(sqlDir, 'old-init');
+export const DEMO_NEW_INIT_DIR = path.join(sqlDir, 'new-init');
 export const DEMO_PASSWORD_FILE = 'pacs-password';
 
 export interface DemoNodeOptions {
@@ -24,7 +28,11 @@ export interface DemoNodeOptions {
   oldBinDir: string;
   newBinDir: string;
   clientBinDir?: string;
+  /** The update scripts (paths.scriptsDir); default the miniature's. */
   scriptsDir?: string;
+  /** Init scripts of the old and new server (default the miniature's); the old ones decide what is seeded into. */
+  oldInitDir?: string;
+  newInitDir?: string;
   /** Extra configuration merged over the demo's (tests use it for bad input). */
   overrides?: (config: ConfigInput) => ConfigInput;
 }
@@ -58,8 +66,8 @@ export async function createDemoNode(opts: DemoNodeOptions): Promise<DemoNode> {
     database: { name: 'pacsdb', user: 'pacs', password: { file: passwordFile } },
     runtime: {
       kind: 'local',
-      old: { binDir: opts.oldBinDir, initScriptsDir: path.join(sqlDir, 'old-init') },
-      new: { binDir: opts.newBinDir, initScriptsDir: path.join(sqlDir, 'new-init') },
+      old: { binDir: opts.oldBinDir, initScriptsDir: opts.oldInitDir ?? DEMO_OLD_INIT_DIR },
+      new: { binDir: opts.newBinDir, initScriptsDir: opts.newInitDir ?? DEMO_NEW_INIT_DIR },
       clientBinDir: opts.clientBinDir ?? opts.newBinDir,
       stateDir: path.join(dir, 'state'),
     },
@@ -76,13 +84,18 @@ export async function createDemoNode(opts: DemoNodeOptions): Promise<DemoNode> {
     const runtime = createLocalRuntime({ images: { old: r.old, new: r.new }, clientBinDir: r.clientBinDir, stateDir: r.stateDir, serverUser: r.serverUser, credentials });
     const name = 'demo-seed';
     const endpoint = await runtime.start({ name, image: 'old', dataDir: config.paths.dataDir, readOnly: false, database: credentials }, 120_000);
+    let seeded = false;
     try {
       await withClient(endpoint, credentials, async (client) => {
-        for (const sql of seedStatements({ instances: opts.instances, seed: opts.seed ?? 1 })) await client.query(sql);
+        const required = await queryRows<RequiredColumn>(client, REQUIRED_COLUMNS_SQL);
+        for (const sql of seedStatements({ instances: opts.instances, seed: opts.seed ?? 1, required })) await client.query(sql);
       });
+      seeded = true;
     } finally {
       await runtime.stop(name);
       await runtime.remove(name);
+      // A half-seeded directory would pass for a seeded one on the next call.
+      if (!seeded) await fs.rm(config.paths.dataDir, { recursive: true, force: true });
     }
   }
   return { dir, config, configFile, password };

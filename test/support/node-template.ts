@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/prerequisites.js';
-import { createDemoNode, DEMO_PASSWORD_FILE, type DemoNode } from '../../src/demo/node.js';
+import { createDemoNode, DEMO_OLD_INIT_DIR, DEMO_PASSWORD_FILE, type DemoNode } from '../../src/demo/node.js';
 
 /** Copies the template's live directory (owner and 0700 kept) and its password into `dir`. */
 export async function copyLiveDirectory(template: DemoNode, dir: string): Promise<void> {
@@ -19,9 +19,8 @@ export async function copyLiveDirectory(template: DemoNode, dir: string): Promis
 const demoDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'demo');
 
 /** Changes whenever what the seeding produces could change: its code, the old image's init scripts, the binaries. */
-async function seedingKey(parts: string[]): Promise<string> {
+export async function seedingKey(parts: string[], initDir = DEMO_OLD_INIT_DIR): Promise<string> {
   const hash = createHash('sha256').update(parts.join('\0'));
-  const initDir = path.join(demoDir, 'sql', 'old-init');
   for (const file of [path.join(demoDir, 'seed.ts'), ...(await fs.readdir(initDir)).sort().map((f) => path.join(initDir, f))]) {
     hash.update(await fs.readFile(file));
   }

@@ -1,6 +1,7 @@
 // The demo's dcm4chee miniature against real servers (PostgreSQL 15 and 9.6.24): the 5.26 schema
 // loads, the seed is reproducible, the probes follow every update, updates cannot be re-applied
 // unnoticed, and restoring into the pre-created 5.32 schema loses data the way the notes describe.
+// The seed also fills a schema with more NOT NULL columns than the miniature (as the vendor's has).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { seedStatements } from '../../src/demo/seed.js';
+import { REQUIRED_COLUMNS_SQL, seedStatements, type RequiredColumn } from '../../src/demo/seed.js';
 import { appliedVersions, VERSION_PROBES } from '../../src/plan/probes.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir, startTestCluster, type TestCluster } from '../support/pg-binaries.js';
 
@@ -279,7 +280,43 @@ exerciseServer('PostgreSQL 15', async () => NEW_POSTGRES_BIN_DIR, (ctx) => {
   });
 });
 
-exerciseServer('PostgreSQL 9.6.24', oldPostgresBinDir);
+exerciseServer('PostgreSQL 9.6.24', oldPostgresBinDir, (ctx) => {
+  it('fills the NOT NULL columns of a wider schema and seeds the same data in the others', async () => {
+    const { cluster, admin, clients } = ctx();
+    // Columns the miniature lacks, like the vendor's pat_custom2 … inst_custom3, one per kind of value.
+    const widen = `alter table patient add column pat_custom2 varchar(255) not null, add column pat_flag boolean not null;
+      alter table instance add column inst_custom2 varchar(255) not null, add column inst_count int4 not null,
+        add column inst_seen timestamp not null, add column inst_blob bytea not null;
+      alter table task add column task_note varchar(255) not null default 'given'`;
+    const wider = async (name: string): Promise<pg.Client> => {
+      await admin.query(`create database ${name}`);
+      assert.equal((await applyScript(cluster, name, OLD_INIT)).code, 0);
+      const client = await connect(cluster, name);
+      clients.push(client);
+      await client.query(widen);
+      return client;
+    };
+    const unaware = await wider('wider_unaware');
+    await assert.rejects(async () => {
+      for (const sql of seedStatements({ instances: INSTANCES, seed: SEED })) await unaware.query(sql);
+    }, /null value in column "pat_custom2" violates not-null constraint/);
+
+    const db = await wider('wider');
+    const required = (await db.query(REQUIRED_COLUMNS_SQL)).rows as RequiredColumn[];
+    assert.ok(!required.some((c) => c.column === 'task_note'), 'a column with a default is not required');
+    for (const sql of seedStatements({ instances: INSTANCES, seed: SEED, required })) await db.query(sql);
+    const filled = (await db.query(`select count(*) as n, min(inst_custom2) as s, max(inst_count) as i, min(inst_seen)::text as t,
+      max(length(inst_blob)) as b from instance`)).rows[0];
+    assert.deepEqual({ ...filled, n: Number(filled.n) }, { n: INSTANCES, s: '*', i: 0, t: '2023-01-02 07:00:00', b: 0 });
+    assert.deepEqual((await db.query(`select distinct pat_custom2, pat_flag from patient`)).rows, [{ pat_custom2: '*', pat_flag: false }]);
+    assert.deepEqual((await db.query(`select distinct task_note from task`)).rows, [{ task_note: 'given' }]);
+
+    await db.query(`alter table patient drop column pat_custom2, drop column pat_flag;
+      alter table instance drop column inst_custom2, drop column inst_count, drop column inst_seen, drop column inst_blob;
+      alter table task drop column task_note`);
+    assert.deepEqual(await tableDigests(db), seededOn['PostgreSQL 9.6.24'], 'the columns both schemas have hold the same data');
+  });
+});
 
 it('seeds byte-identical data on PostgreSQL 9.6 and 15', () => {
   assert.ok(seededOn['PostgreSQL 15'] && seededOn['PostgreSQL 9.6.24']);
