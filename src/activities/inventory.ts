@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import type { ServerRole } from '../config/layout.js';
 import { withClient } from '../postgres/client.js';
-import { takeInventory, type Inventory } from '../postgres/inventory.js';
+import { takeInventory, type Inventory, type Verification } from '../postgres/inventory.js';
 import { appliedVersions } from '../plan/probes.js';
 import { ARCHIVE_UPDATE_CHAIN } from '../plan/versions.js';
 import type { ActivityDeps, RunContext } from './context.js';
@@ -19,7 +19,8 @@ export interface InventoryResult {
 
 export function createInventoryActivities(deps: ActivityDeps) {
   return {
-    async inventory(ctx: RunContext, role: ServerRole): Promise<InventoryResult> {
+    /** `rowLevel`: whole rows read at another level than the configured verification (see verifyUpdated). */
+    async inventory(ctx: RunContext, role: ServerRole, rowLevel?: Verification): Promise<InventoryResult> {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
       // One table's scan is one statement: its session's work is what moves meanwhile.
@@ -29,6 +30,7 @@ export function createInventoryActivities(deps: ActivityDeps) {
           const applied = await appliedVersions(async (sql) => Boolean((await client.query<{ applied: boolean }>(sql)).rows[0]?.applied));
           const inventory = await takeInventory(client, {
             level: env.config.verification,
+            ...(rowLevel ? { rowLevel } : {}),
             parallelWorkers: SCAN_WORKERS,
             onTable: (table, done, total) => progress.update({ detail: `${role}: ${table}`, done, total, unit: 'rows' }),
           });

@@ -1,6 +1,7 @@
 // Verification: every table's rows and content, the guide's figures, sequences, owners, encoding and
 // settings, against what was expected.
 import type { ServerRole } from '../config/layout.js';
+import type { Verification } from '../postgres/inventory.js';
 import { compareInventories, compareUpdated } from '../verification/compare.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { fatal } from './context.js';
@@ -19,9 +20,14 @@ export function createVerifyActivities(deps: ActivityDeps) {
       return actual;
     },
 
-    /** After the update scripts: takes the role's inventory and fails unless it holds what `before` held (compareUpdated). */
-    async verifyUpdated(ctx: RunContext, role: ServerRole, before: InventoryResult, targetVersions: string[]): Promise<InventoryResult> {
-      const actual = await inventory(ctx, role);
+    /**
+     * After the update scripts: takes the role's inventory and fails unless it holds what `before`
+     * held (compareUpdated). `rowLevel` 'counts' where no later step compares the updated rows'
+     * content (fast mode: nothing is restored from them); compareUpdated itself reads only counts
+     * and the guide's figures.
+     */
+    async verifyUpdated(ctx: RunContext, role: ServerRole, before: InventoryResult, targetVersions: string[], rowLevel?: Verification): Promise<InventoryResult> {
+      const actual = await inventory(ctx, role, rowLevel);
       const problems = compareUpdated(before, actual, targetVersions);
       failUnlessNone(problems, `the updated ${role} database`);
       return actual;

@@ -88,12 +88,12 @@ const GUIDE_COLUMNS = {
  * Whole rows of `table` and the non-null values of each of `columns`, in one scan: their number
  * and, at 'checksums', their checksum. A guide figure costs no second read of its table.
  */
-async function fingerprints(client: pg.Client, table: string, columns: readonly string[], level: Verification): Promise<{ rows: Fingerprint; columns: Fingerprint[] }> {
-  const checksum = (value: string) => (level === 'checksums' ? HASH(`${value}::text`) : `''`);
+async function fingerprints(client: pg.Client, table: string, columns: readonly string[], level: { rows: Verification; columns: Verification }): Promise<{ rows: Fingerprint; columns: Fingerprint[] }> {
+  const checksum = (value: string, at: Verification) => (at === 'checksums' ? HASH(`${value}::text`) : `''`);
   const selected = [
     `count(*)::text AS count`,
-    `${checksum('t')} AS checksum`,
-    ...columns.flatMap((c, i) => [`count(${pg.escapeIdentifier(c)})::text AS count_${i}`, `${checksum(pg.escapeIdentifier(c))} AS checksum_${i}`]),
+    `${checksum('t', level.rows)} AS checksum`,
+    ...columns.flatMap((c, i) => [`count(${pg.escapeIdentifier(c)})::text AS count_${i}`, `${checksum(pg.escapeIdentifier(c), level.columns)} AS checksum_${i}`]),
   ];
   const [row] = await queryRows<Record<string, string>>(client, `SELECT ${selected.join(', ')} FROM public.${pg.escapeIdentifier(table)} t`);
   return {
@@ -116,6 +116,8 @@ const STABLE_TEXT = [
 
 export interface InventoryOptions {
   level?: Verification;
+  /** Whole rows at another level than the guide's figures (e.g. counts where nothing compares the rows' content). */
+  rowLevel?: Verification;
   /** Parallel workers per scan (PostgreSQL 9.6 defaults to none): the scans are CPU-bound. Absent: the server's default. */
   parallelWorkers?: number;
   onTable?: (table: string, done: number, total: number) => void;
@@ -140,7 +142,7 @@ export async function takeInventory(client: pg.Client, opts: InventoryOptions = 
   const figures = Object.entries(GUIDE_COLUMNS) as [keyof Inventory['guide'], (typeof GUIDE_COLUMNS)[keyof Inventory['guide']]][];
   for (const [i, name] of names.entries()) {
     const here = figures.filter(([, [table]]) => table === name);
-    const read = await fingerprints(client, name, here.map(([, [, column]]) => column), level);
+    const read = await fingerprints(client, name, here.map(([, [, column]]) => column), { rows: opts.rowLevel ?? level, columns: level });
     tables[name] = read.rows;
     here.forEach(([key], j) => (guide[key] = read.columns[j]!));
     opts.onTable?.(name, i + 1, names.length);

@@ -63,7 +63,7 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
   await applyUpdates(m, 'new');
   if (!m.oneActivityPerStep) return legacyVerifyNew(m);
   await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven), (r) => `${r.filesSynced} files synced`);
-  const result = await rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the new database', ctx, 'new', before, m.targetVersions), () =>
+  const result = await rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the new database', ctx, 'new', before, m.targetVersions, 'counts'), () =>
     `all rows kept; archive ${reached(m)}`,
   );
   if (firstLoad) skipAll(m, ['dumpUpdated', 'stopWork', 'startNew', 'restoreNew', 'verifyNew'], 'fast mode: verifyUpdated checked the new database; the original dump is the backup');
