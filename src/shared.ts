@@ -73,7 +73,10 @@ export interface StepProgress {
 
 export interface Progress {
   phase: Phase;
+  /** The step running; with steps that read the same database at once, the first of them. */
   current?: StepProgress;
+  /** The others running beside `current` (see workflows/together.ts). */
+  alongside?: StepProgress[];
   completed: { step: StepName; detail: string; ms: number }[];
   verified: boolean;
   approval?: Approval;

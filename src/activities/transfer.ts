@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import type { ServerRole } from '../config/layout.js';
 import { withClient } from '../postgres/client.js';
+import { readTableBytes } from '../postgres/inventory.js';
 import { analyzeTables } from '../postgres/maintenance.js';
 import { resetRoom } from '../postgres/rewrite-room.js';
 import { DumpChanged, dumpToFile, restoreFromFile, type DumpResult, type Loaded } from '../postgres/transfer.js';
@@ -13,15 +14,22 @@ export type DumpName = 'original' | 'updated';
 
 export function createTransferActivities(deps: ActivityDeps) {
   return {
-    /** `roomGiven`: tables whose load was given room for the updates, reset first so the dump has the original's schema. */
+    /**
+     * `expectedBytes` 0: read here (the dump runs beside the inventory that would give it).
+     * `roomGiven`: tables whose load was given room for the updates, reset first so the dump has
+     * the original's schema.
+     */
     async dump(ctx: RunContext, role: ServerRole, which: DumpName, expectedBytes: number, roomGiven: string[] = []): Promise<DumpResult & { ms: number }> {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
       const started = Date.now();
-      if (roomGiven.length > 0) await withClient(endpoint, env.credentials, (c) => resetRoom(c, roomGiven));
+      const total = await withClient(endpoint, env.credentials, async (c) => {
+        if (roomGiven.length > 0) await resetRoom(c, roomGiven);
+        return expectedBytes > 0 ? expectedBytes : readTableBytes(c);
+      });
       // Watched by its bytes alone: pg_dump's COPY streams without a pause, and its session,
       // blocked on a stuck reader, would look working on 9.6 (liveness.ts).
-      return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
+      return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total, done: 0 }, async (progress) => {
         try {
           const source = { server: env.layout.serverName[role], endpoint, credentials: env.credentials };
           const result = await dumpToFile(env.runtime, source, env.layout.dumps[which], {

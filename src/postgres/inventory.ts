@@ -72,6 +72,15 @@ export interface Inventory {
 
 const HASH = (expr: string) => `coalesce(sum(('x' || substr(md5(${expr}), 1, 16))::bit(64)::bigint), 0)::text`;
 
+/** The public tables without their indexes: close to the size of a plain dump. */
+const TABLE_BYTES = `SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'`;
+
+/** See TABLE_BYTES: a dump's progress total when no inventory gave one. */
+export async function readTableBytes(client: pg.Client): Promise<number> {
+  const [row] = await queryRows<{ bytes: string }>(client, `SELECT (${TABLE_BYTES})::text AS bytes`);
+  return Number(row!.bytes);
+}
+
 export async function listTables(client: pg.Client): Promise<string[]> {
   const rows = await queryRows<{ name: string }>(client, `SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
   return rows.map((r) => r.name);
@@ -129,9 +138,7 @@ export async function takeInventory(client: pg.Client, opts: InventoryOptions = 
   if (opts.parallelWorkers !== undefined) await client.query(`SET max_parallel_workers_per_gather = ${Math.max(0, Math.trunc(opts.parallelWorkers))}`);
   const [meta] = await queryRows<{ version: string; bytes: string; tables: string }>(
     client,
-    `SELECT current_setting('server_version') AS version, pg_database_size(current_database())::text AS bytes,
-            (SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'public' AND c.relkind = 'r')::text AS tables`,
+    `SELECT current_setting('server_version') AS version, pg_database_size(current_database())::text AS bytes, (${TABLE_BYTES})::text AS tables`,
   );
   const names = await listTables(client);
   for (const required of ['series', 'instance', 'location']) {

@@ -5,7 +5,7 @@ import { mib } from '../format.js';
 import { run } from './activities.js';
 import { describe, failureType } from './failures.js';
 import { legacyStreamAndVerify, legacyVerifyNew } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, finalCheck, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
 
 /** A machine that keeps crashing during the load is not one to migrate on: roll back after this many. */
 const MAX_LOADS = 3;
@@ -63,9 +63,11 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
   await applyUpdates(m, 'new');
   if (!m.oneActivityPerStep) return legacyVerifyNew(m);
   await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven), (r) => `${r.filesSynced} files synced`);
-  const result = await rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the new database', ctx, 'new', before, m.targetVersions, 'counts'), () =>
-    `all rows kept; archive ${reached(m)}`,
-  );
+  const verifyUpdated = () =>
+    rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the new database', ctx, 'new', before, m.targetVersions, 'counts'), () =>
+      `all rows kept; archive ${reached(m)}`,
+    );
+  const result = await finalCheck(m, verifyUpdated);
   if (firstLoad) skipAll(m, ['dumpUpdated', 'stopWork', 'startNew', 'restoreNew', 'verifyNew'], 'fast mode: verifyUpdated checked the new database; the original dump is the backup');
   return result;
 }

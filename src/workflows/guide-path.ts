@@ -3,42 +3,56 @@ import { duration, mib } from '../format.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { run } from './activities.js';
 import { legacyDumpUpdated } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, finalCheck, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
+import { together } from './together.js';
 
-export async function guidePath(m: Migration): Promise<Migrated> {
-  const { rec, ctx, before, plan } = m;
-  const { control, transfer } = m.acts;
-  const dumpOriginal = await rec.step('dumpOriginal', `plain SQL to ${plan.layout.dumps.original}`, () => run(transfer.dump, 'dump the original', ctx, 'original', 'original', before.inventory.tableBytes), (d) =>
+/** Step dumpOriginal; `expectedBytes` 0 when the inventory that gives it runs beside it. */
+export function dumpOriginal(m: Pick<Migration, 'rec' | 'ctx' | 'acts' | 'plan'>, expectedBytes: number): Promise<DumpResult & { ms: number }> {
+  return m.rec.step('dumpOriginal', `plain SQL to ${m.plan.layout.dumps.original}`, () => run(m.acts.transfer.dump, 'dump the original', m.ctx, 'original', 'original', expectedBytes), (d) =>
     `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
   );
-  rec.report.dumps.push({ name: 'original', ...dumpOriginal });
+}
+
+/** `dumped`: the original's dump when it was taken beside the inventory. */
+export async function guidePath(m: Migration, dumped?: DumpResult & { ms: number }): Promise<Migrated> {
+  const { rec, ctx, before, plan } = m;
+  const { control, transfer } = m.acts;
+  const dumpedOriginal = dumped ?? (await dumpOriginal(m, before.inventory.tableBytes));
+  rec.report.dumps.push({ name: 'original', ...dumpedOriginal });
   await rec.step('stopOriginal', 'stop the original server', () => run(control.stopServer, 'stop the original server', ctx, 'original'));
 
   // Restores recorded before the room existed gave none (roomGiven absent).
-  const { roomGiven } = await startAndRestore(m, 'work', dumpOriginal, rewrittenBy(m));
+  const { roomGiven } = await startAndRestore(m, 'work', dumpedOriginal, rewrittenBy(m));
   await rec.step('verifyWork', 'every table against the inventory', () => run(transfer.verify, 'verify the working copy', ctx, 'work', before, before.appliedVersions), () => 'all tables equal');
   skipAll(m, ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLoad'], 'guide mode: the 9.6 working copy instead');
   await applyUpdates(m, 'work');
   rec.skip('restoreDurability', 'guide mode: no bulk load');
 
-  let inventory: Migrated;
-  let dump: DumpResult & { ms: number };
-  if (m.oneActivityPerStep) {
-    inventory = await rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the updated database', ctx, 'work', before, m.targetVersions), () =>
+  const verifyUpdated = () =>
+    rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the updated database', ctx, 'work', before, m.targetVersions), () =>
       `all rows kept; archive ${reached(m)}`,
     );
-    const tableBytes = inventory.inventory.tableBytes;
-    dump = await rec.step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, () => run(transfer.dump, 'dump the updated database', ctx, 'work', 'updated', tableBytes, roomGiven ?? []), (d) =>
+  const dumpUpdated = (tableBytes: number) =>
+    rec.step('dumpUpdated', `plain SQL to ${plan.layout.dumps.updated}`, () => run(transfer.dump, 'dump the updated database', ctx, 'work', 'updated', tableBytes, roomGiven ?? []), (d) =>
       `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
     );
+  let inventory: Migrated;
+  let dump: DumpResult & { ms: number };
+  // The dump of a copy that fails its check is discarded with it.
+  if (m.overlapped) [inventory, dump] = await together(verifyUpdated, () => dumpUpdated(before.inventory.tableBytes));
+  else if (m.oneActivityPerStep) {
+    inventory = await verifyUpdated();
+    dump = await dumpUpdated(inventory.inventory.tableBytes);
   } else ({ inventory, dump } = await legacyDumpUpdated(m));
   rec.report.dumps.push({ name: 'updated', ...dump });
   await rec.step('stopWork', 'stop the 9.6 working server', () => run(control.stopServer, 'stop the working server', ctx, 'work'));
 
   await startAndRestore(m, 'new', dump);
-  return rec.step('verifyNew', 'every table against the updated database', () => run(transfer.verify, 'verify the new database', ctx, 'new', inventory, m.targetVersions), () =>
-    `all tables equal; archive ${reached(m)}`,
-  );
+  const verifyNew = () =>
+    rec.step('verifyNew', 'every table against the updated database', () => run(transfer.verify, 'verify the new database', ctx, 'new', inventory, m.targetVersions), () =>
+      `all tables equal; archive ${reached(m)}`,
+    );
+  return finalCheck(m, verifyNew);
 }
 
 /**

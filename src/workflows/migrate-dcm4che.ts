@@ -12,7 +12,8 @@ import { StepFailed, describe, isMigrationFailure, unwrapped } from './failures.
 import { fastPath } from './fast-path.js';
 import { schemaDrift } from './schema-drift.js';
 import { createGate } from './gate.js';
-import { guidePath } from './guide-path.js';
+import { dumpOriginal, guidePath } from './guide-path.js';
+import { together } from './together.js';
 import type { Migration } from './migration.js';
 import { createRecorder } from './recorder.js';
 import { createSaga } from './saga.js';
@@ -23,6 +24,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
   // Runs recorded before the input carried its schema version were completed by the worker.
   const checked = wf.patched('explicit-input') ? checkInput(input) : checkUnversionedInput(input);
   const oneActivityPerStep = wf.patched('one-activity-per-step');
+  const overlapped = wf.patched('overlapped-reads');
   if (!checked.ok) {
     throw ApplicationFailure.nonRetryable(`the workflow input is not a valid configuration: ${checked.problems.join('; ')}; nothing was changed`, 'InvalidInput');
   }
@@ -64,21 +66,25 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
         : run(acts.undo.stopServer, 'stop the original server', ctx, 'original').then(() => 'stopped the original server'),
     );
     await rec.step('startOriginal', `PostgreSQL 9.6 on ${plan.layout.original}, read-only sessions`, () => run(acts.control.startServer, 'start the original (read-only)', ctx, 'original'));
-    const before = await rec.step('inventory', `tables, row counts${config.verification === 'checksums' ? ', checksums' : ''}, applied versions`, () => run(acts.transfer.inventory, 'inventory of the original', ctx, 'original'), (r) =>
-      `${Object.keys(r.inventory.tables).length} tables, ${r.inventory.guide.sopIuids.count} instances, ${r.inventory.guide.seriesIuids.count} series; at ${r.appliedVersions.at(-1) ?? '5.26'}`,
-    );
+    const inventory = () =>
+      rec.step('inventory', `tables, row counts${config.verification === 'checksums' ? ', checksums' : ''}, applied versions`, () => run(acts.transfer.inventory, 'inventory of the original', ctx, 'original'), (r) =>
+        `${Object.keys(r.inventory.tables).length} tables, ${r.inventory.guide.sopIuids.count} instances, ${r.inventory.guide.seriesIuids.count} series; at ${r.appliedVersions.at(-1) ?? '5.26'}`,
+      );
+    // Guide mode dumps the original while it is inventoried: both only read it.
+    const [before, dumped] = overlapped && config.mode !== 'fast' ? await together(inventory, () => dumpOriginal({ rec, ctx, acts, plan }, 0)) : [await inventory(), undefined];
     report.tablesBefore = before.inventory.tables;
     report.guideBefore = before.inventory.guide;
     report.versions.alreadyPresent = before.appliedVersions;
     wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: before.appliedVersions.at(-1) ?? '5.26' }]);
     const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
-    const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep };
+    const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep, overlapped };
 
-    const after = await (config.mode === 'fast' ? fastPath(migration) : guidePath(migration));
+    const after = await (config.mode === 'fast' ? fastPath(migration) : guidePath(migration, dumped));
     report.tablesAfter = after.inventory.tables;
     report.guideAfter = after.inventory.guide;
-    // Patched: runs recorded before the drift report went from verifyNew to stopNew.
-    if (wf.patched('schema-drift')) report.schemaDrift = await schemaDrift(migration);
+    // Overlapped runs took it beside the last check (finalCheck). Patched: runs recorded before
+    // the drift report went from verifyNew to stopNew.
+    if (!overlapped && wf.patched('schema-drift')) report.schemaDrift = await schemaDrift(migration);
     await rec.step('stopNew', 'stop the new server', () => run(acts.control.stopServer, 'stop the new server', ctx, 'new'));
 
     report.approval = await gate.awaitApproval(config.approval.timeoutMinutes);

@@ -12,6 +12,8 @@ import { duration } from '../format.js';
 import { run, type Acts } from './activities.js';
 import type { Recorder } from './recorder.js';
 import type { Saga } from './saga.js';
+import { schemaDrift } from './schema-drift.js';
+import { together } from './together.js';
 
 export interface Migration {
   ctx: RunContext;
@@ -28,6 +30,12 @@ export interface Migration {
   targetVersions: string[];
   /** Each step one activity; false only on replay of runs recorded before (see legacy-steps.ts). */
   oneActivityPerStep: boolean;
+  /**
+   * Steps that read the same unchanging database run at once (together.ts): the original's
+   * inventory and dump, the updated copy's check and dump, the last check and schemaDrift. False
+   * on replay of runs recorded before.
+   */
+  overlapped: boolean;
 }
 
 /** The database a path hands over: verified, stopped, ready for the swap. */
@@ -62,6 +70,14 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
     },
     () => `${rec.report.scripts.map((s) => `${s.version} ${s.outcome === 'applied' ? duration(s.ms) : s.outcome}`).join(', ') || 'nothing to apply'}`,
   );
+}
+
+/** The path's last check; with overlapped steps, step schemaDrift beside it (both read the new database only). */
+export async function finalCheck(m: Migration, check: () => Promise<Migrated>): Promise<Migrated> {
+  if (!m.overlapped) return check();
+  const [migrated, drift] = await together(check, () => schemaDrift(m));
+  m.rec.report.schemaDrift = drift;
+  return migrated;
 }
 
 /** The tables the pending scripts rewrite: their load gets room for it (postgres/rewrite-room.ts). */

@@ -3,7 +3,7 @@
 import * as wf from '@temporalio/workflow';
 import type { MigrationConfig } from '../config/schema.js';
 import type { MigrationReport } from '../report/types.js';
-import { SA_NODE, SA_PHASE, type Phase, type Progress, type StepName } from '../shared.js';
+import { SA_NODE, SA_PHASE, type Phase, type Progress, type StepName, type StepProgress } from '../shared.js';
 import { StepFailed, describe, isMigrationFailure } from './failures.js';
 
 export type Recorder = ReturnType<typeof createRecorder>;
@@ -26,9 +26,19 @@ export function createRecorder(config: MigrationConfig, runTag: string) {
     ldap: [],
   };
 
+  // Steps that run at once (together.ts) are all shown; `current` is the first of them.
+  const running: StepProgress[] = [];
+  // The report lists steps in the order they began, also those that ended after a later one.
+  const begun: number[] = [];
+  let begins = 0;
+  const record = (at: number, entry: MigrationReport['steps'][number]) => {
+    const i = begun.filter((b) => b < at).length;
+    begun.splice(i, 0, at);
+    report.steps.splice(i, 0, entry);
+  };
   const showDetails = () => {
     const done = progress.completed.map((c) => `- ✔ ${c.step}: ${c.detail}`).join('\n');
-    const current = progress.current ? `\n- ▶ **${progress.current.step}**${progress.current.detail ? `: ${progress.current.detail}` : ''}` : '';
+    const current = [progress.current, ...(progress.alongside ?? [])].map((c) => (c ? `\n- ▶ **${c.step}**${c.detail ? `: ${c.detail}` : ''}` : '')).join('');
     const waiting =
       progress.phase === 'awaiting-approval'
         ? `\n\n**Waiting for approval of the directory swap.** Approve with \`kaapana-migrate approve --node ${config.node}\`.`
@@ -43,6 +53,11 @@ export function createRecorder(config: MigrationConfig, runTag: string) {
     showDetails();
   };
   wf.upsertSearchAttributes([{ key: SA_NODE, value: config.node }]);
+  const showRunning = () => {
+    progress.current = running[0];
+    if (running.length > 1) progress.alongside = running.slice(1);
+    else delete progress.alongside;
+  };
 
   return {
     progress,
@@ -53,7 +68,10 @@ export function createRecorder(config: MigrationConfig, runTag: string) {
 
     /** Runs one step; records it for the progress query, the Web UI and the report. */
     async step<T>(name: StepName, detail: string, fn: () => Promise<T>, summarise: (r: T) => string = () => detail, phase: Phase = 'running'): Promise<T> {
-      progress.current = { step: name, detail };
+      const entry: StepProgress = { step: name, detail };
+      const at = begins++;
+      running.push(entry);
+      showRunning();
       setPhase(phase);
       const started = Date.now();
       const startedAt = now();
@@ -61,21 +79,25 @@ export function createRecorder(config: MigrationConfig, runTag: string) {
         const result = await fn();
         const summary = summarise(result);
         progress.completed.push({ step: name, detail: summary, ms: Date.now() - started });
-        report.steps.push({ step: name, detail: summary, startedAt, ms: Date.now() - started, status: 'ok' });
+        record(at, { step: name, detail: summary, startedAt, ms: Date.now() - started, status: 'ok' });
         return result;
       } catch (err) {
         // A bug in workflow code is not the step's failure: it goes up unwrapped and fails the task.
         if (!isMigrationFailure(err)) throw err;
-        report.steps.push({ step: name, detail: describe(err), startedAt, ms: Date.now() - started, status: 'failed' });
+        record(at, { step: name, detail: describe(err), startedAt, ms: Date.now() - started, status: 'failed' });
         if (wf.isCancellation(err)) throw err;
         throw new StepFailed(name, err);
       } finally {
-        progress.current = undefined;
+        const wasShown = running[0] === entry;
+        running.splice(running.indexOf(entry), 1);
+        showRunning();
+        // A step that ran beside it is now the one shown (a step alone changes nothing here).
+        if (wasShown && running.length > 0) setPhase(progress.phase);
       }
     },
 
     skip(name: StepName, why: string) {
-      report.steps.push({ step: name, detail: why, startedAt: now(), ms: 0, status: 'skipped' });
+      record(begins++, { step: name, detail: why, startedAt: now(), ms: 0, status: 'skipped' });
       progress.completed.push({ step: name, detail: `skipped: ${why}`, ms: 0 });
     },
   };

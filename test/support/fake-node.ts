@@ -168,6 +168,28 @@ const TABLES: Record<string, Fingerprint> = {
   location: { count: 2000, checksum: '5555' },
 };
 /** The fake dumps carry no source facts: a restore creates its database with the server's defaults. */
+/**
+ * Calls the workflow schedules at once (steps that read the same database, workflows/together.ts),
+ * first as it schedules them: the worker may start either first.
+ */
+export const SCHEDULED_TOGETHER: Record<'guide' | 'fast', readonly (readonly [string, string])[]> = {
+  guide: [
+    ['inventory:original', 'dump:original'],
+    ['verifyUpdated:work', 'dump:work'],
+    ['verify:new', 'schemaDrift'],
+  ],
+  fast: [['verifyUpdated:new', 'schemaDrift']],
+};
+
+/** Call keys with each pair of SCHEDULED_TOGETHER that started the other way round put in scheduling order. */
+function inSchedulingOrder(keys: string[]): string[] {
+  const out = [...keys];
+  for (let i = 0; i + 1 < out.length; i++) {
+    if ([...SCHEDULED_TOGETHER.guide, ...SCHEDULED_TOGETHER.fast].some(([a, b]) => out[i] === b && out[i + 1] === a)) [out[i], out[i + 1]] = [out[i + 1]!, out[i]!];
+  }
+  return out;
+}
+
 const SERVER_DEFAULTS: CreatedDatabase = { used: { encoding: 'UTF8', collate: 'C', ctype: 'C' }, settings: [] };
 const GUIDE = { seriesIuids: { count: 120, checksum: 'a1' }, sopIuids: { count: 2000, checksum: 'b2' }, storagePaths: { count: 2000, checksum: 'c3' } };
 
@@ -672,7 +694,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
     original,
     initialOriginal,
     calls,
-    keys: () => calls.map((c) => c.key),
+    keys: () => inSchedulingOrder(calls.map((c) => c.key)),
     setFault: (key, fault) => {
       faults.set(key, fault);
       fired.delete(key);

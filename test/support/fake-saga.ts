@@ -5,19 +5,23 @@ import assert from 'node:assert/strict';
 import { ldapCommandPlan } from '../../src/plan/ldap-commands.js';
 import { ARCHIVE_UPDATE_CHAIN } from '../../src/plan/versions.js';
 import type { StepName } from '../../src/shared.js';
-import { APPLICATIONS, LDAP_DATA_VERSIONS, type CallRecord, type FakeNode } from './fake-node.js';
+import { APPLICATIONS, LDAP_DATA_VERSIONS, SCHEDULED_TOGETHER, type CallRecord, type FakeNode } from './fake-node.js';
 
 export type Mode = 'guide' | 'fast';
 
 /** A step of the flow (with the call that faults it), or the registration of a compensation (its call). */
-export type FlowItem = { step: StepName; fault: string } | { undo: string };
+export type FlowItem = { step: StepName; fault: string; beside?: string } | { undo: string };
 
 /**
  * The flow of a migration: steps with the call key a fault goes on, and where each compensation
  * is registered. 'gate': the approval gate, faulted by its timeout.
  */
 export function flow(mode: Mode, cluster: boolean): FlowItem[] {
-  const s = (step: StepName, fault: string): FlowItem => ({ step, fault });
+  // `beside`: the call of the step that runs at the same time (SCHEDULED_TOGETHER).
+  const s = (step: StepName, fault: string): FlowItem => {
+    const pair = SCHEDULED_TOGETHER[mode].find((p) => p.includes(fault));
+    return { step, fault, ...(pair ? { beside: pair.find((k) => k !== fault)! } : {}) };
+  };
   const undo = (key: string): FlowItem => ({ undo: key });
   const items: FlowItem[] = [s('preflight', 'preflight')];
   if (cluster) items.push(undo('restoreApplications'), s('stopApplications', 'stopApplications'), s('backupLdap', 'backupLdap'));

@@ -1,0 +1,17 @@
+// Two steps that read the same database, which nothing changes meanwhile, run at once: e.g. the
+// original's inventory and its dump. When one fails the other is cancelled (it only reads), and
+// the failure goes up once both have ended, so that a rollback never runs under a running step.
+import * as wf from '@temporalio/workflow';
+
+export async function together<A, B>(a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> {
+  const scopes = [new wf.CancellationScope(), new wf.CancellationScope()] as const;
+  const runs = [scopes[0].run(a), scopes[1].run(b)] as const;
+  runs[0].catch(() => scopes[1].cancel());
+  runs[1].catch(() => scopes[0].cancel());
+  const [ra, rb] = await Promise.allSettled(runs);
+  // The cause, not the cancellation it led to; a cancellation of the whole run cancels both.
+  const failures = [ra, rb].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const cause = failures.find((e) => !wf.isCancellation(e)) ?? failures[0];
+  if (failures.length > 0) throw cause;
+  return [(ra as PromiseFulfilledResult<A>).value, (rb as PromiseFulfilledResult<B>).value];
+}
