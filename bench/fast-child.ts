@@ -6,5 +6,5 @@ import { createLogger } from '../src/log.js';
 import { runFastSequence, type Variant } from '../test/support/fast-sequence.js';
 
 const [configFile, runTag, variant] = process.argv.slice(2) as [string, string, Variant];
-const { phases, dumpBytes } = await runFastSequence(realDeps(createLogger('bench-fast', 'warn')), { config: await loadConfig(configFile), runTag }, variant);
-process.stdout.write(`${JSON.stringify({ phases, dumpBytes })}\n`);
+const out = await runFastSequence(realDeps(createLogger('bench-fast', 'warn')), { config: await loadConfig(configFile), runTag }, variant);
+process.stdout.write(`${JSON.stringify(out)}\n`);

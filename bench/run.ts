@@ -22,6 +22,8 @@ import { selectUpdateScripts } from '../src/plan/scripts.js';
 import type { DemoNode } from '../src/demo/node.js';
 import { vendorSql } from '../src/demo/vendor.js';
 import type { MigrationReport } from '../src/report/types.js';
+import { classTotals } from '../src/report/statements.js';
+import type { ScriptResult } from '../src/activities/updates.js';
 import { createLocalRuntime } from '../src/runtime/local.js';
 import { approveSwapUpdate } from '../src/shared.js';
 import type { Phase, Variant } from '../test/support/fast-sequence.js';
@@ -30,7 +32,7 @@ import { startHarness, startMigration, waitForPhase, type Harness } from '../tes
 import { equivalence, snapshot, type Snapshot } from '../test/support/equivalence.js';
 import { copyNode, MINIATURE, SEED, templateNode } from './nodes.js';
 import { peakRssOf, startChild } from './proc.js';
-import { renderPhases, renderRatios, renderTable, type Result } from './table.js';
+import { renderPhases, renderRatios, renderStatementClasses, renderTable, type Result } from './table.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RUN_TAG = 'bench';
@@ -128,7 +130,8 @@ async function workflow(h: Harness, node: DemoNode, instances: number, label: st
   await exited;
   const waited = report.steps.find((s) => s.step === 'awaitApproval')?.ms ?? 0;
   const phases = report.steps.filter((s) => s.status === 'ok' && s.step !== 'awaitApproval').map((s) => ({ name: s.step, ms: s.ms }));
-  return [{ mode: label, instances, phases, totalMs: wall - waited, peakRss, dumpBytes: report.dumps.map((d) => d.bytes) }, layoutFor(node.config, report.runTag).original];
+  const result: Result = { mode: label, instances, phases, totalMs: wall - waited, peakRss, dumpBytes: report.dumps.map((d) => d.bytes), statementClasses: classTotals(report.scripts) };
+  return [result, layoutFor(node.config, report.runTag).original];
 }
 
 /**
@@ -137,9 +140,9 @@ async function workflow(h: Harness, node: DemoNode, instances: number, label: st
  */
 async function fast(variant: Variant, node: DemoNode, instances: number): Promise<[Result, string]> {
   const child = startChild(path.join(here, 'fast-child.ts'), [node.configFile, RUN_TAG, variant]);
-  const out = JSON.parse(await child.nextLine()) as { phases: Phase[]; dumpBytes: number };
+  const out = JSON.parse(await child.nextLine()) as { phases: Phase[]; dumpBytes: number; scripts: ScriptResult[] };
   if ((await child.exited) !== 0) throw new Error(`fast-child ${variant} failed`);
-  const result: Result = { mode: `blocks-${variant}`, instances, phases: out.phases, totalMs: out.phases.reduce((t, p) => t + p.ms, 0), dumpBytes: [out.dumpBytes] };
+  const result: Result = { mode: `blocks-${variant}`, instances, phases: out.phases, totalMs: out.phases.reduce((t, p) => t + p.ms, 0), dumpBytes: [out.dumpBytes], statementClasses: classTotals(out.scripts) };
   return [result, envOf(node).layout.new];
 }
 
@@ -217,10 +220,17 @@ ${renderPhases(results)}
 Ratios:
 
 ${renderRatios(results)}
+
+Update statements by class (psql's time for each statement of the scripts, summed; in brackets how many; then all
+statements against the update phases; the rest is what a script costs besides its statements: the activity's
+dispatch, its probes, psql's start, the commit):
+
+${renderStatementClasses(results)}
 `;
 await fs.writeFile(args.out, markdown);
 console.log(renderTable(results));
 console.log(`\nRatios:\n${renderRatios(results)}`);
+console.log(`\nUpdate statements by class:\n${renderStatementClasses(results)}`);
 
 /** Each workflow variant's runs: its total without the approval wait, against the template's directory size. */
 const runsOf = (name: VariantName): MeasuredRun[] =>

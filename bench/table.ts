@@ -1,5 +1,6 @@
 // The benchmark's figures and their Markdown table.
-import { mib, seconds } from '../src/format.js';
+import { fineDuration, mib, seconds } from '../src/format.js';
+import type { ClassTotal } from '../src/report/statements.js';
 import type { Phase } from '../test/support/fast-sequence.js';
 
 export interface Result {
@@ -12,6 +13,8 @@ export interface Result {
   dumpBytes: number[];
   /** Against the guide mode's result: "equal" or what differs. */
   equivalence?: string;
+  /** psql's time for the update scripts' statements, by class (absent for the bash baseline). */
+  statementClasses?: ClassTotal[];
 }
 
 /** Columns the phases fall into, by name. */
@@ -74,4 +77,21 @@ export function renderRatios(results: Result[]): string {
     lines.push(`- ${mode}: ${atSize.filter(Boolean).join(', ') || 'no baseline'}${growth}${rss.length ? `; worker peak RSS ${rss.join(' / ')}` : ''}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * Where each run's update time went: one line per mode and size, statement classes costliest
+ * first, then their sum against the updates' phases (the rest is what a script costs besides its
+ * statements: the activity's dispatch, its probes, psql's start, the commit).
+ */
+export function renderStatementClasses(results: Result[]): string {
+  return results
+    .filter((r) => r.statementClasses?.length)
+    .map((r) => {
+      const classes = r.statementClasses!.map((c) => `${c.class} ${fineDuration(c.ms)} (${c.statements})`).join(', ');
+      const statements = r.statementClasses!.reduce((t, c) => t + c.ms, 0);
+      const updates = r.phases.filter((p) => groupOf(p.name) === 'updates').reduce((t, p) => t + p.ms, 0);
+      return `- ${r.instances} ${r.mode}: ${classes}; statements ${fineDuration(statements)} of updates ${fineDuration(updates)}`;
+    })
+    .join('\n');
 }

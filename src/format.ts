@@ -19,3 +19,6 @@ export function duration(ms: number): string {
 
 /** Text as one Markdown table cell: no column breaks, no line breaks. */
 export const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** "42 ms" below a second (a statement's time, where tenths of a second would read 0.0), else as duration(). */
+export const fineDuration = (ms: number): string => (Math.round(ms) < 1000 ? `${Math.round(ms)} ms` : duration(ms));

@@ -7,6 +7,7 @@ import { withClient, endStraySessions } from '../postgres/client.js';
 import { VERSION_PROBES } from '../plan/probes.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from '../postgres/transaction.js';
 import { meter } from '../postgres/meter.js';
+import { statementTimes, TIMING_OFF, TIMING_ON, type StatementTime } from '../postgres/psql-timing.js';
 import type { UpdateScript } from '../plan/scripts.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { ensureServer, envFor, fatal, withProgress } from './context.js';
@@ -25,6 +26,11 @@ export interface ScriptResult {
   outcome: 'applied' | 'committed by an earlier attempt' | 'committed by an earlier attempt (lost)';
   /** That attempt, as the attempts journal tells it (absent when the journal does not). */
   committedBy?: Attempt;
+  /**
+   * Each statement of the script with psql's time for it, in order, when this attempt applied it
+   * (absent in results recorded before statements were timed, and when found committed).
+   */
+  statements?: StatementTime[];
 }
 
 /** psql's exit status when a statement failed under ON_ERROR_STOP (2 is a lost connection). */
@@ -54,19 +60,22 @@ export function createUpdateActivities(deps: ActivityDeps) {
       const started = Date.now();
       const m = meter();
       const appName = `kaapana-migrate-update-${script.version}`;
+      const timings = statementTimes();
       // The script's bytes are all sent at once: its session's work is what moves.
       const result = await withProgress({ step: 'applyUpdates', detail: file }, (progress) =>
         env.runtime.exec(env.layout.serverName[role], PSQL_FROM_STDIN, {
           stdin: inOneTransaction(createReadStream(script.file).pipe(m.stream), {
             // The restore set the original's role and database settings again: a statement_timeout
             // meant for the archive must not cut a script's long table rewrite short.
-            prologue: ['SET LOCAL statement_timeout = 0;', 'SET LOCAL lock_timeout = 0;', 'SET LOCAL idle_in_transaction_session_timeout = 0;'],
+            prologue: ['SET LOCAL statement_timeout = 0;', 'SET LOCAL lock_timeout = 0;', 'SET LOCAL idle_in_transaction_session_timeout = 0;', ...TIMING_ON],
+            epilogue: TIMING_OFF,
             // The bytes applied are the bytes planned, or nothing is committed.
             beforeCommit: () => {
               const { sha256 } = m.digest();
               if (sha256 !== script.sha256) throw fatal('ScriptChanged', `${script.file} changed since the plan was made (sha256 ${sha256}, planned ${script.sha256}); nothing of it was applied; start again to re-plan`);
             },
           }),
+          stdout: timings.stream,
           appName,
           signal: progress.signal,
         }),
@@ -77,7 +86,7 @@ export function createUpdateActivities(deps: ActivityDeps) {
       }
       if (result.exitCode !== 0) throw new Error(`${file}: psql exited with ${result.exitCode}: ${lastLines(result.stderr)}`);
       if (!(await isApplied())) throw fatal('ProbeMismatch', `${file} ran without error but the schema does not show version ${script.version}: is it the vendor's script?`);
-      return { version: script.version, sha256: script.sha256, ms: Date.now() - started, outcome: 'applied' };
+      return { version: script.version, sha256: script.sha256, ms: Date.now() - started, outcome: 'applied', statements: timings.statements() };
     },
   };
 }

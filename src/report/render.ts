@@ -5,6 +5,7 @@ import type { CreatedDatabase } from '../postgres/transfer.js';
 import type { MigrationReport } from './types.js';
 import { attemptOutcome, renderAttempts } from './attempts.js';
 import { renderDowntime } from './downtime.js';
+import { renderStatements } from './statements.js';
 import { cell, duration as secs, mib } from '../format.js';
 import { describeDifference, DRIFT_RULES, type DriftReport } from '../verification/drift.js';
 
@@ -93,7 +94,7 @@ export function renderMarkdown(r: MigrationReport): string {
       const outcome = s.committedBy ? `committed by attempt ${s.committedBy.attempt} on ${s.committedBy.worker.identity} — ${attemptOutcome(s.committedBy)}` : s.outcome;
       out.push(`| ${s.version} | ${cell(outcome)} | ${took} | \`${s.sha256}\` |`);
     }
-    out.push('');
+    out.push('', ...renderStatements(r.scripts));
   }
   if (r.ldap.length > 0) {
     out.push('## LDAP commands', '', '| command | exit | already applied | took | stderr |', '|---|---:|---|---:|---|');

@@ -1,6 +1,7 @@
 // The migration report: assembled by the workflow, written by an activity, read by people.
 import type { Attempt } from '../attempt-journal.js';
 import type { Fingerprint } from '../postgres/inventory.js';
+import type { StatementTime } from '../postgres/psql-timing.js';
 import type { CreatedDatabase, SourceDatabase } from '../postgres/transfer.js';
 import type { MigrationConfig } from '../config/schema.js';
 import type { Approval, StepName } from '../shared.js';
@@ -49,8 +50,11 @@ export interface MigrationReport {
   dumps: { name: string; file: string; bytes: number; sha256: string; ms: number; source?: SourceDatabase }[];
   /** How each restore created its database: the original's encoding and locale, or what it used instead, the settings set again, the tables loaded with room for the updates. */
   databases?: ({ role: 'work' | 'new'; roomGiven?: string[] } & CreatedDatabase)[];
-  /** committedBy: the earlier attempt that committed a script its retry found applied. */
-  scripts: { version: string; sha256: string; ms: number; outcome: string; committedBy?: Attempt }[];
+  /**
+   * committedBy: the earlier attempt that committed a script its retry found applied. statements:
+   * psql's time for each statement (absent in runs recorded before statements were timed).
+   */
+  scripts: { version: string; sha256: string; ms: number; outcome: string; committedBy?: Attempt; statements?: StatementTime[] }[];
   ldap: { argv: string[]; exitCode: number; alreadyApplied: boolean; ms: number; stdout: string; stderr: string }[];
   /** LDIF files of the ldap image that its update-data never applies (apply by hand where used). */
   ldapNeverApplied?: string[];

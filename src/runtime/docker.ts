@@ -15,7 +15,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { exists, readJsonIfPresent, writeFileDurably } from '../files.js';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
-import { InitFailed } from './port.js';
+import { CLIENT_LOCALE, InitFailed } from './port.js';
 import { alive } from './process.js';
 import { readOnlySettings, settingArgs } from './read-only.js';
 
@@ -185,6 +185,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
           `PGDATABASE=${env.POSTGRES_DB ?? env.POSTGRES_USER ?? 'postgres'}`,
           `PGPASSWORD=${password}`,
           `PGAPPNAME=${appName}`,
+          `LC_ALL=${CLIENT_LOCALE}`,
         ],
       });
       const stream = await exec.start({ hijack: true, stdin: Boolean(io.stdin) });

@@ -19,7 +19,7 @@ import type {
   ServerSpec,
   ServerState,
 } from './port.js';
-import { ExecFailed, InitFailed } from './port.js';
+import { CLIENT_LOCALE, ExecFailed, InitFailed } from './port.js';
 import { alive } from './process.js';
 import { readOnlySettings, settingArgs } from './read-only.js';
 import { exists, mustExecute, readJsonIfPresent, renameDurably, writeFileDurably } from '../files.js';
@@ -294,7 +294,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
       const record = await mustRecord(name);
       const tool = argv[0]!;
       if (!CLIENT_TOOLS.has(tool)) throw new Error(`not a client tool: ${tool}`);
-      return run([clientBin(tool), ...argv.slice(1)], { ...io, env: { ...clientEnv(record), PGAPPNAME: io.appName ?? `kaapana-migrate-${tool}` } });
+      return run([clientBin(tool), ...argv.slice(1)], { ...io, env: { ...clientEnv(record), PGAPPNAME: io.appName ?? `kaapana-migrate-${tool}`, LC_ALL: CLIENT_LOCALE } });
     },
 
     async stop(name) {

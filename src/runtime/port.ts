@@ -38,6 +38,13 @@ export interface ExecIO {
   onStderr?: (chunk: string) => void;
 }
 
+/**
+ * Every client tool runs under this locale, whatever the worker's or the image's: the migration
+ * reads psql's output (its statement timings) and quotes the tools' messages, so both come
+ * untranslated and with a decimal point ("Time: 1.234 ms", not "Zeit: 1,234 ms").
+ */
+export const CLIENT_LOCALE = 'C';
+
 export interface ExecResult {
   exitCode: number;
   /** The last part of stderr, for error messages. */

@@ -63,6 +63,9 @@ test('migrates through Docker containers of the 9.6 and 15 images', { timeout: 4
   });
   assert.equal(report.outcome, 'completed');
   assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29', '5.30', '5.31', '5.31.1', '5.32']);
+  // psql in the containers timed every statement: its output read through the engine's stream.
+  for (const s of report.scripts) assert.ok(s.statements?.length && s.statements.every((st) => st.ms >= 0), `${s.version}: ${JSON.stringify(s.statements)}`);
+  assert.equal(report.scripts.find((s) => s.version === '5.32')?.statements?.filter((st) => st.class === 'alter table … set not null').length, 3);
   const layout = layoutFor(config, report.runTag);
   assert.equal((await fs.readFile(path.join(layout.original, 'PG_VERSION'), 'utf8')).trim(), '15');
   for (const [table, facts] of Object.entries(before.tables)) assert.equal(report.tablesAfter?.[table]?.count, facts.count, table);

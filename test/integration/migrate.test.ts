@@ -7,6 +7,7 @@ import { approveSwapUpdate, progressQuery, runTagFor } from '../../src/shared.js
 import type { MigrationReport } from '../../src/report/types.js';
 import { layoutFor } from '../../src/config/layout.js';
 import { directoryBytes, exists } from '../../src/files.js';
+import { STATEMENT_CLASSES } from '../../src/postgres/statement-class.js';
 import { demoNode, fingerprint, recordHistory, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -54,9 +55,22 @@ test('migrates 5.26 on 9.6 to 5.32 on 15; swaps only after approval', async () =
   const kept = await fingerprint(node, layout.retired, 'old');
   assert.deepEqual(kept.inventory.tables, original.inventory.tables);
 
+  // Every statement of every script, as psql timed it on the 9.6 working copy, in the script's order.
+  for (const s of report.scripts) {
+    assert.ok(s.statements?.length, `statements of ${s.version}`);
+    for (const st of s.statements!) assert.ok(st.ms >= 0 && STATEMENT_CLASSES.includes(st.class) && st.sql.length > 0 && st.sql.length <= 80, `${s.version}: ${JSON.stringify(st)}`);
+  }
+  const notNull = 'alter table … set not null';
+  assert.deepEqual(
+    report.scripts.find((s) => s.version === '5.32')?.statements?.map((st) => st.class),
+    ['update', 'update', 'alter table add/drop column', 'update', 'update', 'update', 'update', notNull, notNull, notNull],
+  );
+
   const markdown = await fs.readFile(layout.report.markdown, 'utf8');
   assert.match(markdown, /Outcome: \*\*completed\*\*/);
   assert.match(markdown, /\| instance \| 500 \| 500 \|/);
+  assert.match(markdown, /## Where the scripts' time went\n\n.*\n\n\| class \| statements \| took \| share \|\n\|---\|---:\|---:\|---:\|\n\| [^|]+ \| \d+ \| /);
+  for (const v of report.versions.applied) assert.match(markdown, new RegExp(`\\| ${v.replace(/\./g, '\\.')} \\| \`[^\`]+\` \\| [^|]+ \\| \\d`), `slowest statements of ${v}`);
   // The estimate `plan` shows for this node, against the run.
   const written = JSON.parse(await fs.readFile(layout.report.json, 'utf8')) as MigrationReport;
   assert.equal(written.downtime?.dataDirBytes, originalBytes);

@@ -195,6 +195,16 @@ test("the update scripts run free of the role's statement_timeout that the resto
   try {
     const result = await asActivity(() => a.applyUpdate(ctx, 'work', script));
     assert.equal(result.outcome, 'applied');
+    // Each statement as psql timed it on the 9.6 server: the sleep takes its half second there.
+    assert.deepEqual(
+      result.statements?.map((st) => [st.sql, st.class]),
+      [
+        ['SELECT pg_sleep(0.5);', 'other'],
+        ['create index IDXe6odcfrgswxke8wtlj8bdehet on task (exporter_id);', 'create index'],
+      ],
+    );
+    assert.ok(result.statements![0]!.ms >= 500, `pg_sleep(0.5) took ${result.statements![0]!.ms} ms`);
+    assert.ok(result.statements![1]!.ms >= 0 && result.statements![1]!.ms < result.ms);
   } finally {
     await session('work', (c) => c.query(`ALTER ROLE pacs SET statement_timeout = '5min'`));
   }

@@ -3,6 +3,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps, RunContext } from '../../src/activities/context.js';
 import { createActivities } from '../../src/activities/index.js';
+import type { ScriptResult } from '../../src/activities/updates.js';
 
 /** direct: (i) only, the dump file restored into 15; stream: (i)+(ii); bulk: (i)+(ii)+(iii). */
 export type Variant = 'direct' | 'stream' | 'bulk';
@@ -17,7 +18,7 @@ export async function asActivity<T>(fn: () => Promise<T>): Promise<T> {
   return (await new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 }).run(fn)) as T;
 }
 
-export async function runFastSequence(deps: ActivityDeps, ctx: RunContext, variant: Variant): Promise<{ phases: Phase[]; dumpBytes: number }> {
+export async function runFastSequence(deps: ActivityDeps, ctx: RunContext, variant: Variant): Promise<{ phases: Phase[]; dumpBytes: number; scripts: ScriptResult[] }> {
   const a = createActivities(deps);
   const phases: Phase[] = [];
   async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -46,7 +47,8 @@ export async function runFastSequence(deps: ActivityDeps, ctx: RunContext, varia
   }
   await timed('verifyLoad', () => a.verify(ctx, 'new', before, before.appliedVersions));
   const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
-  for (const script of pending) await timed(`update-${script.version}`, () => a.applyUpdate(ctx, 'new', script));
+  const scripts: ScriptResult[] = [];
+  for (const script of pending) scripts.push(await timed(`update-${script.version}`, () => a.applyUpdate(ctx, 'new', script)));
   if (variant === 'bulk') await timed('restoreDurability', () => a.restoreDurability(ctx));
   const after = await timed('inventoryNew', () => a.inventory(ctx, 'new'));
   // The updates never touch these identifiers (the workflow's guideUnchanged check).
@@ -58,5 +60,5 @@ export async function runFastSequence(deps: ActivityDeps, ctx: RunContext, varia
   const missing = [...before.appliedVersions, ...pending.map((s) => s.version)].filter((v) => !after.appliedVersions.includes(v));
   if (missing.length > 0) throw new Error(`versions not applied: ${missing.join(', ')}`);
   await timed('stopNew', () => a.stopServer(ctx, 'new'));
-  return { phases, dumpBytes };
+  return { phases, dumpBytes, scripts };
 }

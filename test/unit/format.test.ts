@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { duration, gib, kib, mib, seconds } from '../../src/format.js';
+import { duration, fineDuration, gib, kib, mib, seconds } from '../../src/format.js';
 
 test('durations: tenths of a second below a minute, whole seconds above, rounded once', () => {
   assert.equal(duration(0), '0.0 s');
@@ -12,6 +12,15 @@ test('durations: tenths of a second below a minute, whole seconds above, rounded
   assert.equal(duration(119_600), '2 min 0 s');
   assert.equal(duration(192_400), '3 min 12 s');
   assert.equal(duration(3_600_000), '60 min 0 s');
+});
+
+test("a statement's time: milliseconds below a second, else as durations", () => {
+  assert.equal(fineDuration(0.412), '0 ms');
+  assert.equal(fineDuration(41.6), '42 ms');
+  assert.equal(fineDuration(999.4), '999 ms');
+  // Rounds to a second: shown as one, never as "1000 ms".
+  assert.equal(fineDuration(999.6), '1.0 s');
+  assert.equal(fineDuration(61_000), '1 min 1 s');
 });
 
 test('seconds without the unit, as benchmark columns show them', () => {
