@@ -3,9 +3,10 @@
 import type { DumpResult } from '../postgres/transfer.js';
 import { mib } from '../format.js';
 import { run } from './activities.js';
+import { finalCheck } from './schema-drift.js';
 import { describe, failureType } from './failures.js';
 import { legacyStreamAndVerify, legacyVerifyNew } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, finalCheck, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
 
 /** A machine that keeps crashing during the load is not one to migrate on: roll back after this many. */
 const MAX_LOADS = 3;

@@ -2,8 +2,9 @@
 import { duration, mib } from '../format.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { run } from './activities.js';
+import { finalCheck } from './schema-drift.js';
 import { legacyDumpUpdated } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, finalCheck, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
 import { together } from './together.js';
 
 /** Step dumpOriginal; `expectedBytes` 0 when the inventory that gives it runs beside it. */

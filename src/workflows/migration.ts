@@ -12,8 +12,6 @@ import { duration } from '../format.js';
 import { run, type Acts } from './activities.js';
 import type { Recorder } from './recorder.js';
 import type { Saga } from './saga.js';
-import { schemaDrift } from './schema-drift.js';
-import { together } from './together.js';
 
 export interface Migration {
   ctx: RunContext;
@@ -70,14 +68,6 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
     },
     () => `${rec.report.scripts.map((s) => `${s.version} ${s.outcome === 'applied' ? duration(s.ms) : s.outcome}`).join(', ') || 'nothing to apply'}`,
   );
-}
-
-/** The path's last check; with overlapped steps, step schemaDrift beside it (both read the new database only). */
-export async function finalCheck(m: Migration, check: () => Promise<Migrated>): Promise<Migrated> {
-  if (!m.overlapped) return check();
-  const [migrated, drift] = await together(check, () => schemaDrift(m));
-  m.rec.report.schemaDrift = drift;
-  return migrated;
 }
 
 /** The tables the pending scripts rewrite: their load gets room for it (postgres/rewrite-room.ts). */

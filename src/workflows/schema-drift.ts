@@ -3,7 +3,8 @@
 import type { DriftReport } from '../verification/drift.js';
 import { run } from './activities.js';
 import { failureDetails } from './failures.js';
-import type { Migration } from './migration.js';
+import type { Migrated, Migration } from './migration.js';
+import { together } from './together.js';
 
 export async function schemaDrift(m: Migration): Promise<DriftReport> {
   return m.rec.step(
@@ -16,4 +17,12 @@ export async function schemaDrift(m: Migration): Promise<DriftReport> {
       }),
     (d) => `${d.expected} expected differences (the update chain's), ${d.unexpected} unexpected; ${d.file}`,
   );
+}
+
+/** The path's last check; with overlapped steps, step schemaDrift beside it (both read the new database only). */
+export async function finalCheck(m: Migration, check: () => Promise<Migrated>): Promise<Migrated> {
+  if (!m.overlapped) return check();
+  const [migrated, drift] = await together(check, () => schemaDrift(m));
+  m.rec.report.schemaDrift = drift;
+  return migrated;
 }
