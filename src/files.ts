@@ -19,10 +19,13 @@ export async function renameDurably(from: string, to: string): Promise<void> {
 }
 
 const PARTIAL = '.partial-';
+/** The partial files this process is writing now, and a counter that keeps their names apart. */
+const writing = new Set<string>();
+let writes = 0;
 
 /**
  * Writes a state or backup file all or nothing: under a temporary name beside it
- * (`<file>.partial-<pid>-<time>`, owner-only), fsynced, renamed, its directory fsynced. A crash
+ * (`<file>.partial-<pid>-<time>-<n>`, owner-only), fsynced, renamed, its directory fsynced. A crash
  * leaves the previous file or the complete new one, never a torn one under the final name.
  * Partial files of this file left by attempts that were killed before they could remove their
  * own are removed first (an attempt declared dead but still running elsewhere then fails at its
@@ -31,14 +34,17 @@ const PARTIAL = '.partial-';
  */
 export async function writeFileDurably(file: string, content: string | Buffer): Promise<void>;
 export async function writeFileDurably<T>(file: string, fill: (partial: string) => Promise<T>): Promise<T>;
-export async function writeFileDurably<T>(file: string, content: string | Buffer | ((partial: string) => Promise<T>)): Promise<T | void> {
+export async function writeFileDurably<T>(target: string, content: string | Buffer | ((partial: string) => Promise<T>)): Promise<T | void> {
+  const file = path.resolve(target);
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const stale = `${path.basename(file)}${PARTIAL}`;
   for (const name of await fs.readdir(dir)) {
-    if (name.startsWith(stale)) await fs.rm(path.join(dir, name), { force: true });
+    // Another write of this file in this process (steps running at once) is alive, not stale.
+    if (name.startsWith(stale) && !writing.has(path.join(dir, name))) await fs.rm(path.join(dir, name), { force: true });
   }
-  const partial = `${file}${PARTIAL}${process.pid}-${Date.now()}`;
+  const partial = `${file}${PARTIAL}${process.pid}-${Date.now()}-${(writes += 1)}`;
+  writing.add(partial);
   try {
     const result = typeof content === 'function' ? await content(partial) : await fs.writeFile(partial, content, { mode: 0o600, flag: 'wx' });
     await fsyncPath(partial);
@@ -47,6 +53,8 @@ export async function writeFileDurably<T>(file: string, content: string | Buffer
   } catch (err) {
     await fs.rm(partial, { force: true });
     throw err;
+  } finally {
+    writing.delete(partial);
   }
 }
 

@@ -1,6 +1,7 @@
 // State and backup files are written all or nothing and durably (temporary name, fsync, rename,
 // fsync of the directory); a retry removes the partial files a killed attempt left. The attempts
-// journal is the one file appended to: each line flushed where it is.
+// journal is the one file appended to: each line flushed where it is. Steps running at once may
+// write one state file and start one server together.
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -10,6 +11,7 @@ import { appendToJournal, readJournal, type JournalRecord } from '../../src/atte
 import { writeFileDurably } from '../../src/files.js';
 import { createLogger } from '../../src/log.js';
 import { dumpToFile } from '../../src/postgres/transfer.js';
+import { oneAtATime } from '../../src/runtime/one-at-a-time.js';
 import type { ContainerRuntime } from '../../src/runtime/port.js';
 import { startEmptyPacsdb, type TestCluster } from '../support/pg-binaries.js';
 
@@ -56,7 +58,7 @@ test('a state file is written under a partial name, fsynced, renamed, then its d
   const log = durabilityLog(t);
   await writeFileDurably(file, '{"bootId":"b"}');
   const partial = log[0]?.[1] ?? '';
-  assert.match(partial, new RegExp(`^${file.replace(/\./g, '\\.')}\\.partial-${process.pid}-\\d+$`));
+  assert.match(partial, new RegExp(`^${file.replace(/\./g, '\\.')}\\.partial-${process.pid}-\\d+-\\d+$`));
   assert.deepEqual(log, [['sync', partial], ['rename', partial, file], ['sync', dir]]);
   assert.equal(await fs.readFile(file, 'utf8'), '{"bootId":"b"}');
   assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
@@ -113,4 +115,31 @@ test('the attempts journal is appended to, never rewritten: each line fsynced, t
   assert.deepEqual(log, [['sync', file]], 'a later line: the file only, and no rename');
   assert.deepEqual((await readJournal(file)).map((r) => r.attempt), [1, 2]);
   assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+});
+
+test('two writes of one file at once (steps running together) both succeed; the file holds one of them whole', async () => {
+  const dir = await tmp();
+  const file = path.join(dir, 'server.json');
+  const contents = Array.from({ length: 8 }, (_, i) => JSON.stringify({ write: i, pad: 'x'.repeat(1000) }));
+  await Promise.all(contents.map((c) => writeFileDurably(file, c)));
+  assert.ok(contents.includes(await fs.readFile(file, 'utf8')));
+  assert.deepEqual(await fs.readdir(dir), ['server.json'], 'no partial file left');
+});
+
+test('a server is started by one call at a time: calls for one server wait for each other, others do not', async () => {
+  const events: string[] = [];
+  const slow = (name: string, ms: number) => async () => {
+    events.push(`${name} begins`);
+    await new Promise((r) => setTimeout(r, ms));
+    events.push(`${name} ends`);
+    return name;
+  };
+  const failing = async () => {
+    events.push('c begins');
+    throw new Error('c failed');
+  };
+  const results = await Promise.allSettled([oneAtATime('s1', slow('a', 50)), oneAtATime('s1', failing), oneAtATime('s1', slow('d', 1)), oneAtATime('s2', slow('b', 10))]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'], 'a failure reaches its caller only');
+  assert.deepEqual(events.filter((e) => !e.startsWith('b')), ['a begins', 'a ends', 'c begins', 'd begins', 'd ends'], 'one server: one after the other');
+  assert.ok(events.indexOf('b begins') < events.indexOf('a ends'), 'another server does not wait');
 });
