@@ -180,8 +180,12 @@ try {
     const reference = outcomes.find(([r]) => r.mode === 'guide');
     const expected: Snapshot | undefined = reference && (await snapshot(reference[1], reference[2], 'snap-guide'));
     for (const [result, node, dir] of outcomes) {
-      if (expected && result.mode !== 'guide') result.equivalence = equivalence(expected, await snapshot(node, dir, `snap-${result.mode}`));
-      if (expected && result.mode === 'guide') result.equivalence = 'reference';
+      const snap = result.mode === 'guide' ? expected : expected && (await snapshot(node, dir, `snap-${result.mode}`));
+      if (expected && snap) {
+        result.equivalence = result.mode === 'guide' ? 'reference' : equivalence(expected, snap);
+        // The migrated database's own size (pg_database_size): a faster mode must not leave it larger.
+        result.databaseBytes = snap.inventory.databaseBytes;
+      }
       results.push(result);
       await fs.rm(node.dir, { recursive: true, force: true });
     }
@@ -209,7 +213,8 @@ environment), from start to result without the wait for approval: *guide* (the d
 PostgreSQL 15 under bulk-load settings, updates there), *fast-counts*. *blocks-direct/stream/bulk*: the fast path's
 building blocks alone, without Temporal (dump file restored into 15; dump streamed; streamed under bulk-load
 settings). "checks" are the inventories and verifications; "equal to guide" compares schema-only dumps and every
-table's row count and checksum with the guide mode's result. "worker peak RSS" is the worker process's VmHWM.
+table's row count and checksum with the guide mode's result; "database size" is the migrated database's
+pg_database_size and its ratio to guide mode's. "worker peak RSS" is the worker process's VmHWM.
 
 ${renderTable(results)}
 

@@ -13,6 +13,8 @@ export interface Result {
   dumpBytes: number[];
   /** Against the guide mode's result: "equal" or what differs. */
   equivalence?: string;
+  /** The migrated database's size (pg_database_size), when compared with guide mode's. */
+  databaseBytes?: number;
   /** psql's time for the update scripts' statements, by class (absent for the bash baseline). */
   statementClasses?: ClassTotal[];
 }
@@ -27,7 +29,7 @@ const GROUPS: [string, RegExp][] = [
 const groupOf = (name: string) => GROUPS.find(([, re]) => re.test(name))?.[0] ?? 'other';
 
 export function renderTable(results: Result[]): string {
-  const head = ['instances', 'mode', ...GROUPS.map(([g]) => `${g} s`), 'other s', 'total s', 'worker peak RSS', 'dumps', 'equal to guide', '× baseline', '× baseline without checks'];
+  const head = ['instances', 'mode', ...GROUPS.map(([g]) => `${g} s`), 'other s', 'total s', 'worker peak RSS', 'dumps', 'equal to guide', 'database size (× guide)', '× baseline', '× baseline without checks'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of results) {
     const base = results.find((b) => b.instances === r.instances && b.mode === 'baseline');
@@ -44,6 +46,7 @@ export function renderTable(results: Result[]): string {
         r.peakRss === undefined ? '–' : mib(r.peakRss),
         r.dumpBytes.map(mib).join(' + ') || '–',
         r.equivalence ?? '–',
+        sizeAgainstGuide(r, results),
         base ? (r.totalMs / base.totalMs).toFixed(2) : '–',
         base ? (unchecked(r) / unchecked(base)).toFixed(2) : '–',
       ].join(' | ')} |`,
@@ -52,13 +55,19 @@ export function renderTable(results: Result[]): string {
   return lines.join('\n');
 }
 
+function sizeAgainstGuide(r: Result, results: Result[]): string {
+  const guide = results.find((g) => g.instances === r.instances && g.mode === 'guide');
+  if (r.databaseBytes === undefined) return '–';
+  return guide?.databaseBytes ? `${mib(r.databaseBytes)} (${(r.databaseBytes / guide.databaseBytes).toFixed(2)})` : mib(r.databaseBytes);
+}
+
 export function renderPhases(results: Result[]): string {
   return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${seconds(p.ms)}`).join(', ')}`).join('\n');
 }
 
 /**
  * The figures the targets are about, one line per mode: time against the baseline at each size,
- * and how time grows from the smallest to the largest size against how the size grows.
+ * and how time grows from each size to the next against how the size grows.
  */
 export function renderRatios(results: Result[]): string {
   const sizes = [...new Set(results.map((r) => r.instances))].sort((a, b) => a - b);
@@ -70,9 +79,10 @@ export function renderRatios(results: Result[]): string {
       const base = results.find((x) => x.mode === 'baseline' && x.instances === n);
       return r && base ? `${(r.totalMs / base.totalMs).toFixed(2)}× baseline at ${n}` : undefined;
     });
-    const first = results.find((x) => x.mode === mode && x.instances === sizes[0]);
-    const last = results.find((x) => x.mode === mode && x.instances === sizes.at(-1));
-    const growth = first && last && first !== last ? `; time ×${(last.totalMs / first.totalMs).toFixed(1)} for size ×${(last.instances / first.instances).toFixed(0)}` : '';
+    // From each size to the next: linear growth shows as time × equal to size ×.
+    const runs = sizes.flatMap((n) => results.filter((x) => x.mode === mode && x.instances === n));
+    const steps = runs.slice(1).map((r, i) => `time ×${(r.totalMs / runs[i]!.totalMs).toFixed(1)} for size ×${(r.instances / runs[i]!.instances).toFixed(0)}`);
+    const growth = steps.length > 0 ? `; ${steps.join(', then ')}` : '';
     const rss = results.filter((x) => x.mode === mode && x.peakRss !== undefined).map((x) => mib(x.peakRss!));
     lines.push(`- ${mode}: ${atSize.filter(Boolean).join(', ') || 'no baseline'}${growth}${rss.length ? `; worker peak RSS ${rss.join(' / ')}` : ''}`);
   }
