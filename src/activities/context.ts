@@ -193,3 +193,12 @@ export async function withProgress<T>(step: StepProgress, fn: (p: ReturnType<typ
 export function fatal(type: string, message: string, cause?: unknown, details?: unknown[]): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true, cause: cause instanceof Error ? cause : undefined, details });
 }
+
+/** A full disk does not heal by retrying: the step fails at once, with a message that says where. */
+export function diskFull(err: unknown, where: string): ApplicationFailure | undefined {
+  const text = err instanceof Error ? `${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
+  if (/ENOSPC|No space left on device|could not extend file/i.test(text)) {
+    return fatal('DiskFull', `the disk holding ${where} is full (${text.trim().slice(0, 300)}); free space there and start again`, err);
+  }
+  return undefined;
+}

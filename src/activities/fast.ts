@@ -11,7 +11,7 @@ import { resetRoom } from '../postgres/rewrite-room.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, Env, RunContext } from './context.js';
-import { ensureServer, envFor, fatal, withProgress } from './context.js';
+import { diskFull, ensureServer, envFor, fatal, withProgress } from './context.js';
 
 /** What the durable server must report once the bulk-load settings are gone. */
 const DURABLE = { fsync: 'on', full_page_writes: 'on', wal_level: 'replica', autovacuum: 'on' };
@@ -87,6 +87,9 @@ export function createFastActivities(deps: ActivityDeps) {
           });
           return { ...result, ms: Date.now() - started };
         } catch (err) {
+          // The worker writes the backup file (a file system error); the new server its directory.
+          const full = diskFull(err, (err as NodeJS.ErrnoException).code === 'ENOSPC' ? env.layout.runDir : env.layout.new);
+          if (full) throw full;
           // psql's status 3: a statement of the dump failed; it would fail the same way again.
           if (err instanceof ExecFailed && err.argv0.startsWith('psql') && err.exitCode === 3) throw fatal('RestoreFailed', `the restore failed and was rolled back: ${err.message}`);
           throw err;

@@ -8,7 +8,7 @@ import { resetRoom } from '../postgres/rewrite-room.js';
 import { DumpChanged, dumpToFile, restoreFromFile, type DumpResult, type Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, RunContext } from './context.js';
-import { ensureServer, envFor, fatal, withProgress } from './context.js';
+import { diskFull, ensureServer, envFor, fatal, withProgress } from './context.js';
 
 export type DumpName = 'original' | 'updated';
 
@@ -82,13 +82,4 @@ export function createTransferActivities(deps: ActivityDeps) {
       }, { endpoint, credentials: env.credentials, appName });
     },
   };
-}
-
-/** A full disk does not heal by retrying: fail the step with a message that says where. */
-function diskFull(err: unknown, where: string) {
-  const text = err instanceof Error ? `${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
-  if (/ENOSPC|No space left on device|could not extend file/i.test(text)) {
-    return fatal('DiskFull', `the disk holding ${where} is full (${text.trim().slice(0, 300)}); free space there and start again`, err);
-  }
-  return undefined;
 }

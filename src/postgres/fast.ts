@@ -4,6 +4,7 @@ import { readFileSync, createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
 import { withClient } from './client.js';
@@ -75,15 +76,19 @@ export async function dumpAndRestore(
   const dump = (async () => {
     try {
       await writeFileDurably(file, async (partial) => {
-        const out = createWriteStream(partial, { mode: 0o600 });
-        m.stream.pipe(out);
+        // A failing write of the backup (a full disk) stops pg_dump and the restore, and is the
+        // error reported: unheard, it would end the worker, and the load would wait for ever.
+        const writing = pipeline(m.stream, createWriteStream(partial, { mode: 0o600 }));
+        writing.catch(fail);
         try {
           const r = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: `${opts.appName}-dump`, signal });
           m.stream.end();
-          await once(out, 'close');
+          await writing;
           if (r.exitCode !== 0) throw new ExecFailed('pg_dump', r.exitCode, r.stderr);
         } catch (err) {
-          out.destroy();
+          // Named first: the error of the stream destroyed here must not pass for the cause.
+          fail(err);
+          m.stream.destroy();
           throw err;
         }
       });

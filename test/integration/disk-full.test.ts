@@ -1,5 +1,6 @@
-// The disk fills up during the dump or the restore (a real tmpfs, filled by another process right
-// before the step): a clear error, a rollback, the original untouched.
+// The disk fills up during the dump or the restore, in fast mode during the stream that is both (a
+// real tmpfs, filled by another process right before the step): a clear error, a rollback, the
+// original untouched, nothing of the run left but the migrated copy once it existed.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -8,7 +9,10 @@ import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkerOptions } from '@temporalio/worker';
 import { activityKey } from '../support/faults.js';
+import type { Mode } from '../support/fake-saga.js';
+import { layoutFor, type Layout } from '../../src/config/layout.js';
 import { exists } from '../../src/files.js';
+import { runTagFor, type StepName } from '../../src/shared.js';
 import { demoNode, fingerprint, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -48,17 +52,34 @@ function fillBefore(key: string, disk: string): WorkerOptions['interceptors'] {
   };
 }
 
-for (const [step, key] of [['dumpOriginal', 'dump:original'], ['restoreWork', 'restore:work']] as const) {
-  test(`the disk fills during ${step}`, async () => {
-    const disk = await smallDisk(`disk-${step}`);
-    const node = await demoNode(`disk-${step}`, { dir: disk });
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Where the small disk is (under the whole node, or under its backup directory only) and which
+ * directory the error must name. Fast mode's stream creates its database on the node's disk before
+ * it writes the backup: a full backup disk alone shows its dumping side.
+ */
+const FULL_DURING: { mode: Mode; step: StepName; key: string; disk: 'node' | 'backup'; named: (l: Layout) => string }[] = [
+  { mode: 'guide', step: 'dumpOriginal', key: 'dump:original', disk: 'node', named: (l) => l.runDir },
+  { mode: 'guide', step: 'restoreWork', key: 'restore:work', disk: 'node', named: (l) => l.work },
+  { mode: 'fast', step: 'streamOriginalToNew', key: 'streamOriginalToNew', disk: 'backup', named: (l) => l.runDir },
+  { mode: 'fast', step: 'streamOriginalToNew', key: 'streamOriginalToNew', disk: 'node', named: (l) => l.new },
+];
+
+for (const { mode, step, key, disk: on, named } of FULL_DURING) {
+  test(`${mode} mode: the disk ${on === 'node' ? 'holding the node' : 'holding the backups'} fills during ${step}`, async () => {
+    const name = `disk-${mode}-${on}-${step}`;
+    const disk = await smallDisk(name);
+    const node = await demoNode(name, on === 'node' ? { dir: disk, overrides: (raw) => ({ ...raw, mode }) } : { overrides: (raw) => ({ ...raw, mode, paths: { ...raw.paths, backupDir: disk } }) });
     const original = await fingerprint(node, node.config.paths.dataDir, 'old');
     const handle = await startMigration(h, node);
     const error = await withWorker(h, node.config.node, () => handle.result().then(() => assert.fail('must fail'), (e: unknown) => e), undefined, fillBefore(key, disk));
+    const layout = layoutFor(node.config, runTagFor((await handle.describe()).runId));
     assert.ok(error instanceof WorkflowFailedError);
-    assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: the disk holding .* is full .*free space there.*rolled back`));
+    assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: the disk holding ${escape(named(layout))} is full .*free space there.*rolled back`));
     await fs.rm(path.join(disk, 'filler'));
     assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), original);
-    assert.ok(!(await exists(`${node.config.paths.dataDir}9.6`)), 'the working copy is gone');
+    assert.ok(!(await exists(layout.work)), 'the working copy is gone');
+    assert.ok(!(await exists(layout.new)), 'the new directory is gone (kept aside once it existed)');
   });
 }

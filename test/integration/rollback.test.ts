@@ -1,7 +1,7 @@
-// Failures roll back: the original directory is in place, its database identical to the
-// inventory, and nothing of the run is left behind but the migrated directory, kept aside.
+// Failures roll back, in both modes: the original directory is in place, its database identical to
+// the inventory, and nothing of the run is left behind but the migrated directory, kept aside.
 import assert from 'node:assert/strict';
-import { runTagFor } from '../../src/shared.js';
+import { runTagFor, type StepName } from '../../src/shared.js';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,8 @@ import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
 import { runtimeFor } from '../../src/deps.js';
 import { exists } from '../../src/files.js';
 import type { MigrationReport } from '../../src/report/types.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { MODES, type Mode } from '../support/fake-saga.js';
 import { demoNode, fingerprint, recordHistory, startHarness, startMigration, tempDir, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -25,13 +27,15 @@ after(async () => {
 
 /**
  * Nothing of the run is left: no working directory, no server process on any of its directories.
- * Both runs fail before startNew: there is no migrated directory, so none is kept aside either.
+ * Guide mode fails before startNew: there is no migrated directory, so none is kept aside either;
+ * fast mode has created it (prepareBulkLoad) and keeps it aside, at PostgreSQL 15.
  */
-async function assertNothingLeft(node: DemoNode, runTag: string): Promise<void> {
+async function assertNothingLeft(node: DemoNode, runTag: string, mode: Mode): Promise<void> {
   const layout = layoutFor(node.config, runTag);
   assert.ok(!(await exists(layout.work)), `${layout.work} removed`);
-  assert.ok(!(await exists(layout.new)), `${layout.new} never created`);
-  assert.ok(!(await exists(layout.failed)), `${layout.failed} never created`);
+  assert.ok(!(await exists(layout.new)), `${layout.new} ${mode === 'fast' ? 'moved aside' : 'never created'}`);
+  if (mode === 'fast') assert.equal((await fs.readFile(path.join(layout.failed, 'PG_VERSION'), 'utf8')).trim(), '15', `${layout.failed} kept`);
+  else assert.ok(!(await exists(layout.failed)), `${layout.failed} never created`);
   assert.ok(!(await exists(layout.retired)), `${layout.retired} never created`);
   const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
   for (const dir of [layout.original, layout.work, layout.new]) {
@@ -48,47 +52,60 @@ async function failedRun(h: Harness, node: DemoNode, deps?: Parameters<typeof wi
   return { error, report, handle };
 }
 
-test('a failing update script (5.30) rolls back; the original is identical to the inventory', async () => {
-  const scripts = await tempDir('broken-scripts');
-  for (const f of await fs.readdir(DEMO_SCRIPTS_DIR)) await fs.copyFile(path.join(DEMO_SCRIPTS_DIR, f), path.join(scripts, f));
-  // Valid SQL first, then an error: the whole script must be rolled back, not half applied.
-  await fs.appendFile(path.join(scripts, 'update-5.30-psql.sql'), '\nALTER TABLE mwl_item ADD COLUMN no_such_type no_such_type;\n');
-  const node = await demoNode('bad-script', { scriptsDir: scripts });
-  const before = await fingerprint(node, node.config.paths.dataDir, 'old');
+const inMode = (mode: Mode) => (raw: ConfigInput): ConfigInput => ({ ...raw, mode });
 
-  const { error, report, handle } = await failedRun(h, node);
-  await recordHistory(h, handle, 'script-failure-rolled-back');
-  assert.match(error.cause?.message ?? '', /step applyUpdates failed: update-5\.30-psql\.sql failed .*no_such_type/);
-  assert.match(error.cause?.message ?? '', /rolled back/);
-  assert.equal(report.outcome, 'rolled-back');
-  assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29']);
-  assert.deepEqual(report.rollback?.notUndone, []);
+for (const mode of MODES) {
+  test(`${mode} mode: a failing update script (5.30) rolls back; the original is identical to the inventory`, async () => {
+    const scripts = await tempDir('broken-scripts');
+    for (const f of await fs.readdir(DEMO_SCRIPTS_DIR)) await fs.copyFile(path.join(DEMO_SCRIPTS_DIR, f), path.join(scripts, f));
+    // Valid SQL first, then an error: the whole script must be rolled back, not half applied.
+    await fs.appendFile(path.join(scripts, 'update-5.30-psql.sql'), '\nALTER TABLE mwl_item ADD COLUMN no_such_type no_such_type;\n');
+    const node = await demoNode(`bad-script-${mode}`, { scriptsDir: scripts, overrides: inMode(mode) });
+    const before = await fingerprint(node, node.config.paths.dataDir, 'old');
 
-  await assertNothingLeft(node, report.runTag);
-  const after = await fingerprint(node, node.config.paths.dataDir, 'old');
-  assert.deepEqual(after, before);
-});
+    const { error, report, handle } = await failedRun(h, node);
+    // The replay test's fixture is a guide-mode run.
+    if (mode === 'guide') await recordHistory(h, handle, 'script-failure-rolled-back');
+    assert.match(error.cause?.message ?? '', /step applyUpdates failed: update-5\.30-psql\.sql failed .*no_such_type/);
+    assert.match(error.cause?.message ?? '', /rolled back/);
+    assert.equal(report.outcome, 'rolled-back');
+    assert.deepEqual(report.versions.applied, ['5.27', '5.28', '5.29']);
+    assert.deepEqual(report.rollback?.notUndone, []);
 
-test('a restore that loses rows fails verification and rolls back', async () => {
-  const node = await demoNode('lossy-restore');
-  const before = await fingerprint(node, node.config.paths.dataDir, 'old');
-  // A runtime whose restore input silently loses one row of the location table's COPY data
-  // (nothing references location, so only the verification can notice).
-  const lossy: Parameters<typeof withWorker>[3] = {
-    runtimeFor: (config, credentials) => {
-      const real = runtimeFor(config, credentials);
-      return {
-        ...real,
-        exec: (name, argv, io = {}) => (io.stdin && io.appName?.includes('restore-work') ? real.exec(name, argv, { ...io, stdin: io.stdin.pipe(dropOneLocationRow()) }) : real.exec(name, argv, io)),
-      };
-    },
-  };
-  const { error, report } = await failedRun(h, node, lossy);
-  assert.match(error.cause?.message ?? '', /step verifyWork failed: .*table location has 499 rows, expected 500/);
-  assert.equal(report.outcome, 'rolled-back');
-  await assertNothingLeft(node, report.runTag);
-  assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), before);
-});
+    await assertNothingLeft(node, report.runTag, mode);
+    const after = await fingerprint(node, node.config.paths.dataDir, 'old');
+    assert.deepEqual(after, before);
+  });
+}
+
+/** Where each mode restores the original's dump (the session the lossy runtime picks) and the step that verifies that load. */
+const LOSSY: Record<Mode, { session: string; verifiedBy: StepName }> = {
+  guide: { session: 'kaapana-migrate-restore-work', verifiedBy: 'verifyWork' },
+  fast: { session: 'kaapana-migrate-stream-restore', verifiedBy: 'verifyLoad' },
+};
+
+for (const [mode, { session, verifiedBy }] of Object.entries(LOSSY) as [Mode, (typeof LOSSY)[Mode]][]) {
+  test(`${mode} mode: a restore that loses rows fails ${verifiedBy} and rolls back`, async () => {
+    const node = await demoNode(`lossy-restore-${mode}`, { overrides: inMode(mode) });
+    const before = await fingerprint(node, node.config.paths.dataDir, 'old');
+    // A runtime whose restore input silently loses one row of the location table's COPY data
+    // (nothing references location, so only the verification can notice).
+    const lossy: Parameters<typeof withWorker>[3] = {
+      runtimeFor: (config, credentials) => {
+        const real = runtimeFor(config, credentials);
+        return {
+          ...real,
+          exec: (name, argv, io = {}) => (io.stdin && io.appName === session ? real.exec(name, argv, { ...io, stdin: io.stdin.pipe(dropOneLocationRow()) }) : real.exec(name, argv, io)),
+        };
+      },
+    };
+    const { error, report } = await failedRun(h, node, lossy);
+    assert.match(error.cause?.message ?? '', new RegExp(`step ${verifiedBy} failed: .*table location has 499 rows, expected 500`));
+    assert.equal(report.outcome, 'rolled-back');
+    await assertNothingLeft(node, report.runTag, mode);
+    assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), before);
+  });
+}
 
 test("a copy an earlier run's rollback kept does not stop a later run; that run's rollback keeps its own beside it", async () => {
   const node = await demoNode('kept-copies');

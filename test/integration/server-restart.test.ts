@@ -1,10 +1,11 @@
-// The Temporal server (dev server on a SQLite file) restarted in the middle of a run: the
-// workflow and its worker carry on.
+// The Temporal server (dev server on a SQLite file) restarted in the middle of a run's load (guide
+// mode: the restore; fast mode: the stream): the workflow and its worker carry on.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { approveSwapUpdate } from '../../src/shared.js';
 import type { MigrationReport } from '../../src/report/types.js';
+import { LOAD_ACTIVITY, type Mode } from '../support/fake-saga.js';
 import { demoNode, startHarness, startMigration, tempDir, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -15,21 +16,24 @@ after(async () => {
   await h?.close();
 });
 
-test('a Temporal server restart during the restore does not disturb the migration', async () => {
-  const node = await demoNode('server-restart', { instances: 30_000 });
-  const handle = await startMigration(h, node);
-  const report = await withWorker(h, node.config.node, async () => {
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
-      const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      if (pending.some((a) => a.activityType?.name === 'restore')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await h.server.restart();
-    await waitForPhase(handle, 'awaiting-approval', 180_000);
-    await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'restart-test' }] });
-    return (await handle.result()) as MigrationReport;
+
+for (const [mode, load] of Object.entries(LOAD_ACTIVITY) as [Mode, string][]) {
+  test(`${mode} mode: a Temporal server restart during ${load} does not disturb the migration`, async () => {
+    const node = await demoNode(`server-restart-${mode}`, { instances: 30_000, overrides: (raw) => ({ ...raw, mode }) });
+    const handle = await startMigration(h, node);
+    const report = await withWorker(h, node.config.node, async () => {
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline) {
+        const pending = (await handle.describe()).raw.pendingActivities ?? [];
+        if (pending.some((a) => a.activityType?.name === load)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await h.server.restart();
+      await waitForPhase(handle, 'awaiting-approval', 180_000);
+      await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'restart-test' }] });
+      return (await handle.result()) as MigrationReport;
+    });
+    assert.equal(report.outcome, 'completed');
+    assert.equal(report.tablesAfter?.instance?.count, 30_000);
   });
-  assert.equal(report.outcome, 'completed');
-  assert.equal(report.tablesAfter?.instance?.count, 30_000);
-});
+}

@@ -9,6 +9,11 @@ import { APPLICATIONS, LDAP_DATA_VERSIONS, SCHEDULED_TOGETHER, type CallRecord, 
 
 export type Mode = 'guide' | 'fast';
 
+export const MODES = ['guide', 'fast'] as const satisfies readonly Mode[];
+
+/** The activity that loads the original's data on its way to PostgreSQL 15: the long step a fault lands in. */
+export const LOAD_ACTIVITY: Record<Mode, string> = { guide: 'restore', fast: 'streamOriginalToNew' };
+
 /** A step of the flow (with the call that faults it), or the registration of a compensation (its call). */
 export type FlowItem = { step: StepName; fault: string; beside?: string } | { undo: string };
 

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { CancelledFailure } from '@temporalio/common';
 import { approveSwapSignal, approveSwapUpdate, SA_PHASE } from '../../src/shared.js';
 import { hang } from '../support/fake-node.js';
-import { assertMigrated, assertOriginalBack, callsAfter } from '../support/fake-saga.js';
+import { assertMigrated, assertOriginalBack, callsAfter, expectedUndo, flow, stepsOf, type Mode } from '../support/fake-saga.js';
 import { type FakeEnv, fakeNode, lastReport, progress, refusal, startFakeEnv, waitForPhase, withFakeRun } from '../support/fake-workflow.js';
 
 let env: FakeEnv;
@@ -105,26 +105,35 @@ test('cancel at the gate: rolled back, the applications back, the workflow cance
   assertOriginalBack(fake, { failedCopy: true });
 });
 
-test('cancel during a hanging restore: the workflow waits until the activity has stopped, then rolls back', async () => {
-  const LINGER_MS = 300;
-  const fake = fakeNode('gate-cancel-restore', { faults: { 'restore:work': hang(LINGER_MS) } });
-  let cancelledAt = 0;
-  const { error } = await withFakeRun(env, fake, async (run) => {
-    await fake.waitForCall('restore:work');
-    cancelledAt = Date.now();
-    await run.handle.cancel();
-    return run.outcome();
+/** The load each mode's cancellation lands in: its fault key, and whether the migrated directory exists by then. */
+const HANGING_LOAD: Record<Mode, { key: string; failedCopy: boolean }> = {
+  guide: { key: 'restore:work', failedCopy: false },
+  fast: { key: 'streamOriginalToNew', failedCopy: true },
+};
+
+for (const [mode, { key, failedCopy }] of Object.entries(HANGING_LOAD) as [Mode, (typeof HANGING_LOAD)[Mode]][]) {
+  test(`${mode} mode: cancel during a hanging ${key}: the workflow waits until the activity has stopped, then rolls back`, async () => {
+    const LINGER_MS = 300;
+    const fake = fakeNode(`gate-cancel-load-${mode}`, { mode, faults: { [key]: hang(LINGER_MS) } });
+    let cancelledAt = 0;
+    const { error } = await withFakeRun(env, fake, async (run) => {
+      await fake.waitForCall(key);
+      cancelledAt = Date.now();
+      await run.handle.cancel();
+      return run.outcome();
+    });
+    assert.ok(error?.cause instanceof CancelledFailure);
+    const load = fake.calls.find((c) => c.key === key)!;
+    assert.equal(load.result, 'cancelled', 'the activity saw the cancellation');
+    assert.ok(load.endedAt! - cancelledAt >= LINGER_MS, 'it took its time to stop');
+    const undo = fake.calls.filter((c) => c.seq > load.seq);
+    const items = flow(mode, false);
+    assert.deepEqual(undo.map((c) => c.key), [...expectedUndo(items, stepsOf(items).find((s) => s.fault === key)!.step), 'writeReport']);
+    assert.ok(undo[0]!.seq > load.endSeq! && undo[0]!.startedAt >= load.endedAt!, 'nothing was undone while the load still ran');
+    assert.equal(lastReport(fake).outcome, 'rolled-back');
+    assertOriginalBack(fake, { failedCopy });
   });
-  assert.ok(error?.cause instanceof CancelledFailure);
-  const restore = fake.calls.find((c) => c.key === 'restore:work')!;
-  assert.equal(restore.result, 'cancelled', 'the activity saw the cancellation');
-  assert.ok(restore.endedAt! - cancelledAt >= LINGER_MS, 'it took its time to stop');
-  const undo = fake.calls.filter((c) => c.seq > restore.seq);
-  assert.deepEqual(undo.map((c) => c.key), ['discardServer:work', 'discardServer:original', 'writeReport']);
-  assert.ok(undo[0]!.seq > restore.endSeq! && undo[0]!.startedAt >= restore.endedAt!, 'nothing was undone while the restore still ran');
-  assert.equal(lastReport(fake).outcome, 'rolled-back');
-  assertOriginalBack(fake, { failedCopy: false });
-});
+}
 
 test('an approval during the rollback that followed a gate timeout is refused with the reason; the signal is ignored', async () => {
   const fake = fakeNode('gate-late', { overrides: { approval: { timeoutMinutes: 0.003 } }, faults: { 'discardServer:new': hang() } });
