@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities/context.js';
+import type { ConfigInput } from '../../src/config/schema.js';
 import { createDemoNode, type DemoNode, type DemoNodeOptions } from '../../src/demo/node.js';
 import { createLogger } from '../../src/log.js';
 import { appliedVersions } from '../../src/plan/probes.js';
@@ -126,7 +127,9 @@ export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = 
   const options = { node: prefix, instances: 500, seed: 1, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts };
   const dir = opts.dir ?? (await tempDir(prefix));
   if (!opts.dir) await copyLiveDirectory(await sharedTemplate(options), dir);
-  return createDemoNode({ ...options, dir });
+  // Guide mode unless a test asks for another: the files that are about a mode say so.
+  const overrides = (raw: ConfigInput): ConfigInput => ({ mode: 'guide', ...(opts.overrides ? opts.overrides(raw) : raw) });
+  return createDemoNode({ ...options, dir, overrides });
 }
 
 export async function startMigration(h: Harness, node: Pick<DemoNode, 'config'>): Promise<WorkflowHandle> {

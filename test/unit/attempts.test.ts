@@ -151,7 +151,8 @@ test('a script that a lost attempt committed: the report names that attempt and 
 });
 
 test('an activity call is journalled under its step: by its role, and by the mode for the verification of the new server', async () => {
-  const { ctx } = await setup();
+  const { ctx: defaults } = await setup();
+  const ctx = { ...defaults, config: { ...defaults.config, mode: 'guide' as const } };
   const fast = { ...ctx, config: { ...ctx.config, mode: 'fast' as const } };
   const script = { version: '5.32', file: '/x', sha256: 'ab' };
   assert.deepEqual(

@@ -67,8 +67,10 @@ const valid = {
   runtime: { kind: 'docker', old: { image: 'dcm4che/postgres-dcm4chee:9.6.24-26' }, new: { image: 'kaapana/dcm4che-postgres:0.3.5' }, stateDir: '/var/lib/kaapana-migrate' },
 };
 
-test('a valid configuration gets the guide defaults', () => {
+test('a valid configuration gets the guide defaults, and fast mode with full checksums', () => {
   const config = parseConfig(valid);
+  assert.equal(config.mode, 'fast');
+  assert.equal(config.verification, 'checksums');
   assert.equal(config.database.name, 'pacsdb');
   assert.equal(config.database.user, 'pacs');
   assert.deepEqual(config.versions, { from: '5.27', to: '5.32' });
