@@ -133,12 +133,22 @@ async function queryProgress(client: Client, handle: WorkflowHandle): Promise<Pr
 /** The workflow's current step, with the finer progress the running activity heartbeats. */
 function currentStep(p: Progress, d: WorkflowExecutionDescription, converter: PayloadConverter): StepProgress | undefined {
   if (!p.current) return undefined;
-  const activity = d.raw.pendingActivities?.[0];
-  const payload = activity?.heartbeatDetails?.payloads?.[0];
-  const beat = payload ? converter.fromPayload<StepProgress | undefined>(payload) : undefined;
+  // Two steps may run at once (their activities both pending): take the one of the step shown,
+  // by the step its heartbeats name, or as the one that is not the other step's.
+  const others = new Set((p.alongside ?? []).map((a) => a.step));
+  const pending = (d.raw.pendingActivities ?? [])
+    .map((activity) => {
+      const payload = activity.heartbeatDetails?.payloads?.[0];
+      return { activity, beat: payload ? converter.fromPayload<StepProgress | undefined>(payload) : undefined };
+    })
+    .filter((a) => !(a.beat && others.has(a.beat.step)));
+  const mine = pending.find((a) => a.beat?.step === p.current!.step) ?? (pending.length === 1 ? pending[0] : undefined);
+  const activity = mine?.activity;
+  const beat = mine?.beat;
   const current: StepProgress = { ...p.current, ...(beat?.total !== undefined ? { done: beat.done, total: beat.total, unit: beat.unit } : {}) };
   if (beat?.detail) current.detail = beat.detail;
   if (activity && (activity.attempt ?? 1) > 1) current.detail = `${current.detail ?? ''} (attempt ${activity.attempt}; last failure: ${activity.lastFailure?.message ?? 'unknown'})`;
+  if (others.size > 0) current.detail = `${current.detail ?? ''} (beside it: ${[...others].join(', ')})`;
   return current;
 }
 
