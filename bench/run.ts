@@ -36,6 +36,7 @@ import { renderPhases, renderRatios, renderStatementClasses, renderTable, type R
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RUN_TAG = 'bench';
+const NOTES_MARKER = '<!-- kept by npm run bench: written by hand below -->';
 const HOUR = 3_600_000;
 
 const { values: args } = parseArgs({
@@ -232,7 +233,9 @@ dispatch, its probes, psql's start, the commit):
 
 ${renderStatementClasses(results)}
 `;
-await fs.writeFile(args.out, markdown);
+// What follows the marker in the file is written by hand (analysis, probes) and kept.
+const kept = await fs.readFile(args.out, 'utf8').then((text) => text.slice(text.indexOf(NOTES_MARKER)), () => '');
+await fs.writeFile(args.out, kept.startsWith(NOTES_MARKER) ? `${markdown}\n${kept}` : markdown);
 console.log(renderTable(results));
 console.log(`\nRatios:\n${renderRatios(results)}`);
 console.log(`\nUpdate statements by class:\n${renderStatementClasses(results)}`);

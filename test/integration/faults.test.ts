@@ -68,7 +68,9 @@ const inMode = (mode: Mode) => ({ config: { ...node.config, mode } });
  */
 const REAL_FAULTS: Record<Mode, StepName[]> = {
   guide: ['restoreWork', 'applyUpdates', 'verifyNew', 'removeWork'],
-  fast: ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLoad', 'applyUpdates', 'restoreDurability', 'verifyUpdated', 'removeWork'],
+  // One of each kind, as for guide mode (the load, the updates, what follows them, after the swap);
+  // every other fast step's failure and its undo are in the saga table (test/workflow/saga-fast).
+  fast: ['streamOriginalToNew', 'applyUpdates', 'restoreDurability', 'removeWork'],
 };
 
 describe('a step that fails for good rolls back', () => {

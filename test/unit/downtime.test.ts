@@ -63,7 +63,7 @@ test('the figures file needs every variant the benchmark runs', () => {
 
 test("the project's figures are the fit of the runs they record, made by a named benchmark command", () => {
   const figures = benchmarkFigures();
-  assert.match(figures.command, /^npm run bench -- --sizes \S+ --modes \S*guide\S*/);
+  assert.match(figures.command, /^npm run bench -- (--vendor \S+ )?--sizes \S+ --modes \S*guide\S*/);
   assert.match(figures.date, /^\d{4}-\d{2}-\d{2}$/);
   for (const { name } of WORKFLOW_VARIANTS) {
     const { runs, ...line } = figures.variants[name];
