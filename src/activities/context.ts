@@ -10,6 +10,7 @@ import { configSchema, type MigrationConfig, type SecretRef } from '../config/sc
 import type { WatchedSessions } from '../postgres/liveness.js';
 import { InitFailed, type ContainerRuntime, type DatabaseCredentials, type ServerEndpoint, type ServerSpec } from '../runtime/port.js';
 import type { StepProgress } from '../shared.js';
+import { oneAtATime } from './one-at-a-time.js';
 import { TransferWatch } from './stall.js';
 
 export interface ActivityDeps {
@@ -62,9 +63,13 @@ export function serverSpec(env: Env, role: ServerRole): ServerSpec {
   };
 }
 
-/** Start the role's server, or find it running: every step that needs a server calls this first. */
+/**
+ * Start the role's server, or find it running: every step that needs a server calls this first,
+ * one call at a time per server (steps running at once may ask for the same one).
+ */
 export function ensureServer(env: Env, role: ServerRole): Promise<ServerEndpoint> {
-  return env.runtime.start(serverSpec(env, role), env.config.readyTimeoutSeconds * 1000).catch((err: unknown) => {
+  const spec = serverSpec(env, role);
+  return oneAtATime(spec.name, () => env.runtime.start(spec, env.config.readyTimeoutSeconds * 1000)).catch((err: unknown) => {
     // The image's initialisation would fail the same way again: the step fails now, with its reason.
     throw err instanceof InitFailed ? fatal('InitFailed', err.message) : err;
   });

@@ -23,10 +23,14 @@ export function createTransferActivities(deps: ActivityDeps) {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
       const started = Date.now();
-      const total = await withClient(endpoint, env.credentials, async (c) => {
-        if (roomGiven.length > 0) await resetRoom(c, roomGiven);
-        return expectedBytes > 0 ? expectedBytes : readTableBytes(c);
-      });
+      // A session only when there is something to ask the server or to reset.
+      const total =
+        roomGiven.length > 0 || expectedBytes <= 0
+          ? await withClient(endpoint, env.credentials, async (c) => {
+              if (roomGiven.length > 0) await resetRoom(c, roomGiven);
+              return expectedBytes > 0 ? expectedBytes : readTableBytes(c);
+            })
+          : expectedBytes;
       // Watched by its bytes alone: pg_dump's COPY streams without a pause, and its session,
       // blocked on a stuck reader, would look working on 9.6 (liveness.ts).
       return withProgress({ step: which === 'original' ? 'dumpOriginal' : 'dumpUpdated', unit: 'bytes', total, done: 0 }, async (progress) => {

@@ -12,7 +12,7 @@ import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter } from './meter.js';
 import { fsyncPath, writeFileDurably } from '../files.js';
 import { DUMP_ARGV, prepareLoad, readSourceDatabase, type DatabaseServer, type DumpResult, type LoadOptions, type Loaded } from './transfer.js';
-import { roomFor, withRoomForRewrites } from './rewrite-room.js';
+import { withRoomForRewrites } from './rewrite-room.js';
 
 /** The restoring psql's session name, beside the dumping pg_dump's `appName`. */
 export const restoreAppName = (appName: string) => `${appName}-restore`;
@@ -35,7 +35,7 @@ export async function dumpAndRestore(
   const facts = await readSourceDatabase(source);
   const created = await prepareLoad(target, facts);
   const m = meter(opts.onBytes);
-  const room = withRoomForRewrites(roomFor(opts.rewritten ?? [], facts.declaredFillfactor));
+  const room = withRoomForRewrites(opts.rewritten ?? [], facts.declaredFillfactor);
   // The restore's input ends only by our hand, once the backup is safe (see above); the backup
   // gets the dump's own bytes, only psql the room's statements.
   const feed = new PassThrough();

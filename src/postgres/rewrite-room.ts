@@ -25,12 +25,13 @@ function copyTarget(line: string): string | undefined {
 
 /**
  * A pass-through for a plain dump that puts `ALTER TABLE … SET (fillfactor = 50)` before the COPY
- * of each of `tables`. Outside COPY data it reads line by line (the schema is small); inside, it
- * only looks for the end-of-data line, so the rows pass at the speed of a buffer search. `given`
- * names the tables it did set, in dump order.
+ * of each table of `rewritten` the source does not declare a fillfactor for (`declared`, see
+ * roomFor). Outside COPY data it reads line by line (the schema is small); inside, it only looks
+ * for the end-of-data line, so the rows pass at the speed of a buffer search. `given` names the
+ * tables it did set, in dump order.
  */
-export function withRoomForRewrites(tables: readonly string[]): { stream: Transform; given: () => string[] } {
-  const wanted = new Set(tables);
+export function withRoomForRewrites(rewritten: readonly string[], declared: readonly string[] | undefined): { stream: Transform; given: () => string[] } {
+  const wanted = new Set(roomFor(rewritten, declared));
   const given: string[] = [];
   // Bytes of an unfinished line (outside data) or the tail that could start the end marker (inside).
   let carry: Buffer = Buffer.alloc(0);

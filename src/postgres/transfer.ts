@@ -11,7 +11,7 @@ import { settingStatement } from './settings.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
 import { writeFileDurably } from '../files.js';
-import { roomFor, tablesDeclaringFillfactor, withRoomForRewrites } from './rewrite-room.js';
+import { tablesDeclaringFillfactor, withRoomForRewrites } from './rewrite-room.js';
 
 export interface DumpResult {
   file: string;
@@ -147,7 +147,7 @@ export async function restoreFromFile(
 ): Promise<{ bytes: number } & Loaded> {
   const created = await prepareLoad(target, dump.source);
   const m = meter(opts.onBytes);
-  const room = withRoomForRewrites(roomFor(opts.rewritten ?? [], dump.source?.declaredFillfactor));
+  const room = withRoomForRewrites(opts.rewritten ?? [], dump.source?.declaredFillfactor);
   let read = { bytes: 0, sha256: '' };
   // The digest is of the file's own bytes; only psql sees the room's statements.
   const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream).pipe(room.stream), {

@@ -17,7 +17,6 @@ import { exists, readJsonIfPresent, writeFileDurably } from '../files.js';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
 import { CLIENT_LOCALE, InitFailed } from './port.js';
 import { alive } from './process.js';
-import { oneAtATime } from './one-at-a-time.js';
 import { readOnlySettings, settingArgs } from './read-only.js';
 
 export interface DockerRuntimeOptions {
@@ -353,37 +352,6 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
     if (!(await exists(path.join(spec.dataDir, 'PG_VERSION')))) await writeFileDurably(marker, JSON.stringify({ dataDir: spec.dataDir } satisfies InitMarker));
   }
 
-  async function startContainer(spec: ServerSpec, readyTimeoutMs: number): Promise<ServerEndpoint> {
-    const socketDir = socketDirOf(spec.name);
-    if (path.join(socketDir, `.s.PGSQL.${PORT}`).length > MAX_SOCKET_PATH) {
-      throw new Error(`the socket path under ${opts.stateDir} would be too long for a unix socket: choose a shorter runtime.stateDir`);
-    }
-    if (spec.dataDir.includes(':')) throw new Error(`data directory ${spec.dataDir}: a path with ":" cannot be bind-mounted`);
-    try {
-      const image = await imageId(spec.image);
-      let info = await ours(spec.name);
-      if (info && !(await reusable(info, spec, socketDir, image))) {
-        // Stopped, or configured otherwise: replace it (the data stays in the bind-mounted directory).
-        if (info.State.Running) await stopContainer(info);
-        await docker.getContainer(info.Id).remove({ v: true, force: true });
-        info = undefined;
-      }
-      if (!info) {
-        if (await dataDirInUse(spec.dataDir)) {
-          throw new Error(`another PostgreSQL server is running on ${spec.dataDir}: stop it before the migration starts a server there`);
-        }
-        await prepareFirstStart(spec);
-        info = await create(spec, socketDir);
-      }
-      const marker = initMarkerOf(spec.name);
-      await waitReady(info, spec, readyTimeoutMs, (await readJsonIfPresent<InitMarker>(marker))?.dataDir === spec.dataDir);
-      await fs.rm(marker, { force: true });
-      return { host: socketDir, port: PORT };
-    } catch (err) {
-      throw scrub(err, spec.database.password);
-    }
-  }
-
   return {
     kind: 'docker',
 
@@ -408,8 +376,35 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
       if (missing.length > 0) throw missingImages(missing);
     },
 
-    start(spec, readyTimeoutMs): Promise<ServerEndpoint> {
-      return oneAtATime(`${path.resolve(opts.stateDir)}\u0000${spec.name}`, () => startContainer(spec, readyTimeoutMs));
+    async start(spec, readyTimeoutMs): Promise<ServerEndpoint> {
+      const socketDir = socketDirOf(spec.name);
+      if (path.join(socketDir, `.s.PGSQL.${PORT}`).length > MAX_SOCKET_PATH) {
+        throw new Error(`the socket path under ${opts.stateDir} would be too long for a unix socket: choose a shorter runtime.stateDir`);
+      }
+      if (spec.dataDir.includes(':')) throw new Error(`data directory ${spec.dataDir}: a path with ":" cannot be bind-mounted`);
+      try {
+        const image = await imageId(spec.image);
+        let info = await ours(spec.name);
+        if (info && !(await reusable(info, spec, socketDir, image))) {
+          // Stopped, or configured otherwise: replace it (the data stays in the bind-mounted directory).
+          if (info.State.Running) await stopContainer(info);
+          await docker.getContainer(info.Id).remove({ v: true, force: true });
+          info = undefined;
+        }
+        if (!info) {
+          if (await dataDirInUse(spec.dataDir)) {
+            throw new Error(`another PostgreSQL server is running on ${spec.dataDir}: stop it before the migration starts a server there`);
+          }
+          await prepareFirstStart(spec);
+          info = await create(spec, socketDir);
+        }
+        const marker = initMarkerOf(spec.name);
+        await waitReady(info, spec, readyTimeoutMs, (await readJsonIfPresent<InitMarker>(marker))?.dataDir === spec.dataDir);
+        await fs.rm(marker, { force: true });
+        return { host: socketDir, port: PORT };
+      } catch (err) {
+        throw scrub(err, spec.database.password);
+      }
     },
 
     async exec(name, argv, io = {}) {

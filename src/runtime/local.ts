@@ -9,7 +9,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { escapeIdentifier } from 'pg';
-import { oneAtATime } from './one-at-a-time.js';
 import type {
   ContainerRuntime,
   DatabaseCredentials,
@@ -255,31 +254,6 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     throw new Error(`server ${record.name} (pid ${pid}) did not stop within 120 s`);
   }
 
-  async function startServer(spec: ServerSpec, readyTimeoutMs: number): Promise<ServerEndpoint> {
-    await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o711 });
-    await fs.mkdir(path.dirname(recordFile(spec.name)), { recursive: true, mode: 0o700 });
-    await fs.mkdir(path.dirname(logFile(spec.name)), { recursive: true, mode: 0o700 });
-    const record: ServerRecord = { name: spec.name, image: spec.image, dataDir: spec.dataDir, socketDir: socketDirFor(spec.name), readOnly: spec.readOnly };
-    const previous = await readRecord(spec.name);
-    if (previous && (previous.dataDir !== spec.dataDir || previous.image !== spec.image)) {
-      throw new Error(`server name ${spec.name} is already used for ${previous.dataDir}`);
-    }
-    await writeFileDurably(recordFile(spec.name), JSON.stringify(record));
-    const pid = await postmasterPid(spec.dataDir);
-    if (!pid) {
-      if (!(await exists(path.join(spec.dataDir, 'PG_VERSION')))) {
-        if (spec.readOnly) throw new Error(`${spec.dataDir} holds no PostgreSQL cluster (no PG_VERSION)`);
-        if (await nonEmptyDir(spec.dataDir)) throw new Error(`${spec.dataDir} is neither empty nor a PostgreSQL cluster`);
-        await initialise(spec, record);
-      }
-      await launch(spec.image, record, spec.readOnly);
-    } else if (!(await exists(path.join(record.socketDir, `.s.PGSQL.${PORT}`)))) {
-      throw new Error(`a PostgreSQL server (pid ${pid}) not started by kaapana-migrate is running on ${spec.dataDir}`);
-    }
-    await waitReady(record, readyTimeoutMs);
-    return { host: record.socketDir, port: PORT };
-  }
-
   return {
     kind: 'local',
 
@@ -291,8 +265,29 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
       if (asRoot) await osUser(opts.serverUser, 'runtime.serverUser');
     },
 
-    start(spec, readyTimeoutMs): Promise<ServerEndpoint> {
-      return oneAtATime(`${path.resolve(opts.stateDir)}\u0000${spec.name}`, () => startServer(spec, readyTimeoutMs));
+    async start(spec, readyTimeoutMs): Promise<ServerEndpoint> {
+      await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o711 });
+      await fs.mkdir(path.dirname(recordFile(spec.name)), { recursive: true, mode: 0o700 });
+      await fs.mkdir(path.dirname(logFile(spec.name)), { recursive: true, mode: 0o700 });
+      const record: ServerRecord = { name: spec.name, image: spec.image, dataDir: spec.dataDir, socketDir: socketDirFor(spec.name), readOnly: spec.readOnly };
+      const previous = await readRecord(spec.name);
+      if (previous && (previous.dataDir !== spec.dataDir || previous.image !== spec.image)) {
+        throw new Error(`server name ${spec.name} is already used for ${previous.dataDir}`);
+      }
+      await writeFileDurably(recordFile(spec.name), JSON.stringify(record));
+      const pid = await postmasterPid(spec.dataDir);
+      if (!pid) {
+        if (!(await exists(path.join(spec.dataDir, 'PG_VERSION')))) {
+          if (spec.readOnly) throw new Error(`${spec.dataDir} holds no PostgreSQL cluster (no PG_VERSION)`);
+          if (await nonEmptyDir(spec.dataDir)) throw new Error(`${spec.dataDir} is neither empty nor a PostgreSQL cluster`);
+          await initialise(spec, record);
+        }
+        await launch(spec.image, record, spec.readOnly);
+      } else if (!(await exists(path.join(record.socketDir, `.s.PGSQL.${PORT}`)))) {
+        throw new Error(`a PostgreSQL server (pid ${pid}) not started by kaapana-migrate is running on ${spec.dataDir}`);
+      }
+      await waitReady(record, readyTimeoutMs);
+      return { host: record.socketDir, port: PORT };
     },
 
     async exec(name, argv, io = {}) {

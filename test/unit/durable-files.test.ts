@@ -11,7 +11,7 @@ import { appendToJournal, readJournal, type JournalRecord } from '../../src/atte
 import { writeFileDurably } from '../../src/files.js';
 import { createLogger } from '../../src/log.js';
 import { dumpToFile } from '../../src/postgres/transfer.js';
-import { oneAtATime } from '../../src/runtime/one-at-a-time.js';
+import { oneAtATime } from '../../src/activities/one-at-a-time.js';
 import type { ContainerRuntime } from '../../src/runtime/port.js';
 import { startEmptyPacsdb, type TestCluster } from '../support/pg-binaries.js';
 

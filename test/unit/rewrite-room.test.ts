@@ -41,7 +41,7 @@ async function pass(dump: string, tables: string[], chunk: number) {
   const bytes = Buffer.from(dump);
   const chunks: Buffer[] = [];
   for (let at = 0; at < bytes.length; at += chunk) chunks.push(bytes.subarray(at, at + chunk));
-  const r = withRoomForRewrites(tables);
+  const r = withRoomForRewrites(tables, []);
   const out = await text(Readable.from(chunks).pipe(r.stream));
   return { out, given: r.given() };
 }
