@@ -19,7 +19,7 @@ import type { MigrationReport } from '../../src/report/types.js';
 import { approveSwapUpdate, type StepName, runTagFor } from '../../src/shared.js';
 import { flow, LOAD_ACTIVITY, stepsOf, type Mode } from '../support/fake-saga.js';
 import { failFirst, failOnceAfterEffect } from '../support/faults.js';
-import { demoNode, fingerprint, startHarness, startMigration, waitForPhase, withWorker, type Harness } from '../support/harness.js';
+import { demoNode, fingerprint, startHarness, startMigration, untilPending, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
 let node: DemoNode;
@@ -169,12 +169,7 @@ for (const [mode, load] of Object.entries(LOAD_ACTIVITY) as [Mode, string][]) {
   test(`${mode} mode: cancel during ${load}: the activity stops, rolled back`, async () => {
     const handle = await startMigration(h, inMode(mode));
     const error = await withWorker(h, node.config.node, async () => {
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        const pending = (await handle.describe()).raw.pendingActivities ?? [];
-        if (pending.some((a) => a.activityType?.name === load)) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await untilPending(handle, load, 60_000, 20);
       await handle.cancel();
       return handle.result().then(() => undefined, (e: unknown) => e);
     });

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { approveSwapUpdate } from '../../src/shared.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { LOAD_ACTIVITY, type Mode } from '../support/fake-saga.js';
-import { demoNode, startHarness, startMigration, tempDir, waitForPhase, withWorker, type Harness } from '../support/harness.js';
+import { demoNode, startHarness, startMigration, tempDir, untilPending, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
 before(async () => {
@@ -22,12 +22,7 @@ for (const [mode, load] of Object.entries(LOAD_ACTIVITY) as [Mode, string][]) {
     const node = await demoNode(`server-restart-${mode}`, { instances: 30_000, overrides: (raw) => ({ ...raw, mode }) });
     const handle = await startMigration(h, node);
     const report = await withWorker(h, node.config.node, async () => {
-      const deadline = Date.now() + 120_000;
-      while (Date.now() < deadline) {
-        const pending = (await handle.describe()).raw.pendingActivities ?? [];
-        if (pending.some((a) => a.activityType?.name === load)) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await untilPending(handle, load, 120_000, 100);
       await h.server.restart();
       await waitForPhase(handle, 'awaiting-approval', 180_000);
       await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'restart-test' }] });

@@ -141,6 +141,16 @@ export async function startMigration(h: Harness, node: Pick<DemoNode, 'config'>)
   });
 }
 
+/** Polls until an activity of type `name` is pending, or `timeoutMs` has passed (then returns all the same). */
+export async function untilPending(handle: WorkflowHandle, name: string, timeoutMs: number, pollMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    if (pending.some((a) => a.activityType?.name === name)) return;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 /** Polls the progress query until the workflow reaches `phase` (bounded). */
 export async function waitForPhase(handle: WorkflowHandle, phase: Phase, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
