@@ -13,7 +13,7 @@ import { writeFileDurably } from '../files.js';
 import { duration } from '../format.js';
 import type { DeployScriptRunner } from './deploy-script.js';
 import { call, isNotFound } from './kube-errors.js';
-import { Collector, EndMarkerGuard, execInPod } from './kube-exec.js';
+import { Collector, execToEnd } from './kube-exec.js';
 import type { Cluster, ClusterProgress, CommandOutcome, ReplicaRecord } from './port.js';
 
 export interface KubernetesClusterOptions {
@@ -49,7 +49,6 @@ const ORIGINAL_ANNOTATION = 'kaapana-migrate/original';
 /** Replicas before the stop, kept on the deployment so that a retried stop does not record 0. */
 const REPLICAS_ANNOTATION = 'kaapana-migrate/replicas-before-stop';
 const DATA_VERSION = /^\d+(\.\d+)*$/;
-const END_MARKER = 'kaapana-migrate-exec-end';
 /** Stage of restoreApplications: the marked deployments are back at their counts (only the marks may be left). */
 const SCALED_BACK = 'scaled-back';
 
@@ -223,27 +222,9 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
     return pod.metadata!.name!;
   }
 
-  /**
-   * Runs argv in the ldap container through the image's sh, which prints an end marker with the
-   * exit status after the command, on stdout and on stderr: under the v5 exec protocol (Kubernetes
-   * 1.30+) a node connection that breaks mid-command reaches the client as "Success" with the
-   * output cut short, so only the markers tell a finished command, whose output arrived whole, from
-   * a cut stream. The script is a constant; argv stays argv ("$@").
-   */
-  async function execInLdap(pod: string, argv: string[], stdout: Writable): Promise<{ exitCode: number; stderr: string }> {
-    // On both streams: each proves that its own stream arrived whole.
-    const wrapped = ['sh', '-c', `"$@"; rc=$?; printf '\\n%s %d\\n' ${END_MARKER} "$rc"; printf '%s %d\\n' ${END_MARKER} "$rc" >&2; exit "$rc"`, 'sh', ...argv];
-    const guard = new EndMarkerGuard(END_MARKER);
-    guard.pipe(stdout);
-    const { exitCode, stderr } = await execInPod(k8s().kc, { namespace: ns, pod, container: LDAP_CONTAINER }, wrapped, guard, execTimeoutMs);
-    if (!guard.writableEnded) guard.end();
-    await finished(guard);
-    // The command's stderr need not end with a newline: the marker may follow on the same line.
-    const end = new RegExp(`${END_MARKER} (\\d+)\\n?$`).exec(stderr);
-    if (!end || Number(end[1]) !== exitCode || guard.status !== exitCode) {
-      throw new Error(`"${argv.join(' ')}" in pod ${pod}: the stream ended before the command did (exit status ${exitCode} without the end marker on ${!end ? 'stderr' : 'stdout'}); it may have run partly`);
-    }
-    return { exitCode, stderr: stderr.slice(0, end.index) };
+  /** Runs argv in the ldap container, its output proven complete (execToEnd). */
+  function execInLdap(pod: string, argv: string[], stdout: Writable): Promise<{ exitCode: number; stderr: string }> {
+    return execToEnd(k8s().kc, { namespace: ns, pod, container: LDAP_CONTAINER }, argv, stdout, { timeoutMs: execTimeoutMs });
   }
 
   return {
