@@ -13,6 +13,7 @@ import { writeFileDurably } from '../files.js';
 import { duration } from '../format.js';
 import type { DeployScriptRunner } from './deploy-script.js';
 import { call, isNotFound } from './kube-errors.js';
+import { assertDatabaseClient, DATABASE_SESSION } from './database-exec.js';
 import { Collector, execToEnd } from './kube-exec.js';
 import type { Cluster, ClusterProgress, CommandOutcome, ReplicaRecord } from './port.js';
 
@@ -31,7 +32,10 @@ export interface KubernetesClusterOptions {
   platformTimeoutMs?: number;
   log?: (line: string) => void;
   pollIntervalMs?: number;
-  /** Bound of one command run in the ldap pod. */
+  /**
+   * Bound of one command run in the ldap pod. Commands in the database pod have none: a dump of a
+   * large archive runs for hours, as long as it needs; their caller ends them through the signal.
+   */
   execTimeoutMs?: number;
 }
 
@@ -207,20 +211,23 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
     progress.mark(name);
   }
 
-  async function ldapPod(): Promise<string> {
-    const all = await pods('ldap');
+  /** The one Running, not terminating pod of app, which has the container; `role` says why one must be chosen. */
+  async function runningPod(app: App, container: string, role: string): Promise<string> {
+    const all = await pods(app);
     const running = all.filter((p) => p.status?.phase === 'Running' && !terminating(p));
     if (running.length === 0) {
-      throw new Error(`no Running ldap pod (${LABEL}=ldap) in namespace ${ns}${all.length > 0 ? `; there is: ${describePods(all)}` : ''}`);
+      throw new Error(`no Running ${app} pod (${LABEL}=${app}) in namespace ${ns}${all.length > 0 ? `; there is: ${describePods(all)}` : ''}`);
     }
     if (running.length > 1) {
-      throw new Error(`${running.length} Running ldap pods (${running.map((p) => p.metadata?.name).join(', ')}): refusing to guess which one holds the LDAP data`);
+      throw new Error(`${running.length} Running ${app} pods (${running.map((p) => p.metadata?.name).join(', ')}): refusing to guess which one ${role}`);
     }
     const pod = running[0]!;
     const containers = pod.spec?.containers.map((c) => c.name) ?? [];
-    if (!containers.includes(LDAP_CONTAINER)) throw new Error(`pod ${pod.metadata?.name} has no container ${LDAP_CONTAINER} (has: ${containers.join(', ')})`);
+    if (!containers.includes(container)) throw new Error(`pod ${pod.metadata?.name} has no container ${container} (has: ${containers.join(', ')})`);
     return pod.metadata!.name!;
   }
+
+  const ldapPod = () => runningPod('ldap', LDAP_CONTAINER, 'holds the LDAP data');
 
   /** Runs argv in the ldap container, its output proven complete (execToEnd). */
   function execInLdap(pod: string, argv: string[], stdout: Writable): Promise<{ exitCode: number; stderr: string }> {
@@ -378,6 +385,14 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
       const stdout = new Collector();
       const { exitCode, stderr } = await execInLdap(pod, argv, stdout);
       return { argv, exitCode, stdout: stdout.text(), stderr };
+    },
+
+    async execDatabase(argv, stdout, signal) {
+      assertDatabaseClient(argv);
+      signal?.throwIfAborted();
+      const pod = await runningPod('postgres-dcm4che', DB_CONTAINER, 'serves the database');
+      // No timeout (see execTimeoutMs): the signal ends it.
+      return execToEnd(k8s().kc, { namespace: ns, pod, container: DB_CONTAINER }, argv, stdout, { setup: DATABASE_SESSION, ...(signal ? { signal } : {}) });
     },
 
     async ldapData() {

@@ -14,5 +14,6 @@ export function createNoCluster(): Cluster {
     execLdap: absent('the LDAP update'),
     ldapData: absent('the LDAP update'),
     restartPods: absent('restarting pods'),
+    execDatabase: absent('running a client tool in the database pod'),
   };
 }

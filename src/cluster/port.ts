@@ -1,5 +1,6 @@
 // The cluster port: what the migration needs from the Kubernetes side of a Kaapana node.
 // Adapters: `none` (demo, or a site that handles the applications by hand) and Kubernetes.
+import type { Writable } from 'node:stream';
 
 /** Replica counts before scaling down, as recorded on the deployments themselves. */
 export type ReplicaRecord = Record<string, number>;
@@ -47,6 +48,13 @@ export interface Cluster {
   /** Run one command (argv, never a shell string) in the ldap pod, its output proven complete. */
   execLdap(argv: string[]): Promise<CommandOutcome>;
   ldapData(): Promise<LdapData>;
+  /**
+   * Run a PostgreSQL client tool (argv[0] is `pg_dump` or `psql`, possibly behind `nice -n N`) in the
+   * running postgres-dcm4che pod against its database, stdout streamed to `stdout`; proven complete
+   * like execLdap's commands. Read-only use only (the rehearsal): every transaction starts read-only.
+   * No time bound: aborting `signal` ends it. When it fails, `stdout` is destroyed.
+   */
+  execDatabase(argv: string[], stdout: Writable, signal?: AbortSignal): Promise<{ exitCode: number; stderr: string }>;
   /** Delete the dcm4chee and ldap pods and wait until their replacements are Ready. */
   restartPods(progress: ClusterProgress): Promise<void>;
 }
