@@ -4,7 +4,11 @@ import type { ActivityDeps } from './activities/context.js';
 import { deployScripts } from './cluster/deploy-script.js';
 import { createNoCluster } from './cluster/none.js';
 import type { Cluster } from './cluster/port.js';
-import { resolveSecret } from './config/load.js';
+import { ConfigError, resolveSecret } from './config/load.js';
+import { rehearsalProblems, type RehearsalOptions } from './config/rehearsal.js';
+import { createLiveEndpoint } from './live/endpoint.js';
+import { createLivePod } from './live/pod.js';
+import type { LiveDatabase } from './live/port.js';
 import type { MigrationConfig } from './config/schema.js';
 import { createDockerRuntime } from './runtime/docker.js';
 import { createLocalRuntime } from './runtime/local.js';
@@ -53,6 +57,20 @@ export async function clusterFor(config: MigrationConfig, log?: Logger): Promise
   }
 }
 
-export function realDeps(log: Logger): ActivityDeps {
-  return { runtimeFor, clusterFor: (config) => clusterFor(config, log), resolveSecret, log };
+/**
+ * `workflowStatus`: from the worker's Temporal connection; activities driven without one (the
+ * benchmark, tests of single activities) run where no workflow of the node can be running.
+ */
+/** The live database through the node's pod (a cluster), else through the server named in rehearsal.live. */
+export async function liveFor(config: MigrationConfig, rehearsal: RehearsalOptions, credentials: DatabaseCredentials, log?: Logger): Promise<LiveDatabase> {
+  const problems = rehearsalProblems(config, rehearsal);
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  const priority = { nice: rehearsal.nice, io: rehearsal.io };
+  if (config.cluster.kind === 'kubernetes') return createLivePod(await clusterFor(config, log), credentials, priority);
+  if (config.runtime.kind !== 'local' || !rehearsal.live) throw new Error('unreachable: rehearsalProblems checks both');
+  return createLiveEndpoint({ ...rehearsal.live, clientBinDir: config.runtime.clientBinDir, credentials, priority });
+}
+
+export function realDeps(log: Logger, workflowStatus: ActivityDeps['workflowStatus'] = async () => undefined): ActivityDeps {
+  return { runtimeFor, clusterFor: (config) => clusterFor(config, log), liveFor: (config, rehearsal, credentials) => liveFor(config, rehearsal, credentials, log), resolveSecret, workflowStatus, log };
 }

@@ -14,12 +14,24 @@ export function workflowIdFor(node: string): string {
   return `kaapana-migrate-${node}`;
 }
 
+export const REHEARSAL_WORKFLOW_TYPE = 'rehearseDcm4che';
+
+/** The node's rehearsal: its own id, so that it shows apart from the migration (and one at a time). */
+export function rehearsalIdFor(node: string): string {
+  return `kaapana-rehearse-${node}`;
+}
+
 /**
  * The tag of a run's paths and names (backup directory, kept copy): from the first run, so that a
  * reset keeps them, and from its random end, since run ids begin with the time.
  */
 export function runTagFor(firstExecutionRunId: string): string {
   return firstExecutionRunId.replace(/-/g, '').slice(-8);
+}
+
+/** A rehearsal's tag: its own directory (report, journal) never meets a migration's. */
+export function rehearsalTagFor(firstExecutionRunId: string): string {
+  return `rehearsal-${runTagFor(firstExecutionRunId)}`;
 }
 
 /** Every step has one name, used in the workflow, activity summaries, progress, report and tests. */
@@ -55,7 +67,9 @@ export const STEPS = [
   'restartPods',
   'report',
 ] as const;
-export type StepName = (typeof STEPS)[number];
+/** The rehearsal's own steps; between them it runs the migration's database steps on scratch copies. */
+export const REHEARSAL_STEPS = ['prepareRehearsal', 'snapshotLive', 'restoreSnapshot', 'removeScratch', 'measureGrowth'] as const;
+export type StepName = (typeof STEPS)[number] | (typeof REHEARSAL_STEPS)[number];
 
 /** refused: preflight said no, before anything changed; rolled-back: changes were made and undone. */
 export type Phase = 'running' | 'awaiting-approval' | 'awaiting-resolution' | 'rolling-back' | 'completed' | 'refused' | 'rolled-back' | 'failed';

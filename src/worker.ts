@@ -4,12 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createActivities } from './activities/index.js';
 import type { ActivityDeps } from './activities/context.js';
 import { realDeps } from './deps.js';
 import { taskQueueFor } from './shared.js';
-import { TemporalUnreachable, type TemporalTarget } from './temporal/connection.js';
+import { TemporalUnreachable, workflowStatusOf, type TemporalTarget } from './temporal/connection.js';
 import { activityLogging } from './worker-logging.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -76,6 +77,8 @@ export async function migrationWorkerOptions(opts: Omit<MigrationWorkerOptions, 
 }
 
 export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
-  const deps: ActivityDeps = { ...realDeps(opts.log), ...opts.deps };
+  // The worker's own connection answers the activities' questions about other workflows of the node.
+  const temporal = new Client({ connection: opts.connection, namespace: opts.namespace });
+  const deps: ActivityDeps = { ...realDeps(opts.log, (id) => workflowStatusOf(temporal, id)), ...opts.deps };
   return Worker.create({ ...(await migrationWorkerOptions(opts)), activities: createActivities(deps) });
 }

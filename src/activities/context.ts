@@ -7,8 +7,11 @@ import type { Logger } from 'pino';
 import type { Cluster, ClusterProgress } from '../cluster/port.js';
 import { layoutFor, type Layout, type ServerRole } from '../config/layout.js';
 import { configSchema, type MigrationConfig, type SecretRef } from '../config/schema.js';
+import type { RehearsalOptions } from '../config/rehearsal.js';
+import type { LiveDatabase } from '../live/port.js';
 import type { WatchedSessions } from '../postgres/liveness.js';
 import { InitFailed, type ContainerRuntime, type DatabaseCredentials, type ServerEndpoint, type ServerSpec } from '../runtime/port.js';
+import type { Priority } from '../runtime/priority.js';
 import type { StepProgress } from '../shared.js';
 import { oneAtATime } from './one-at-a-time.js';
 import { TransferWatch } from './stall.js';
@@ -17,6 +20,10 @@ export interface ActivityDeps {
   runtimeFor(config: MigrationConfig, credentials: DatabaseCredentials): ContainerRuntime;
   clusterFor(config: MigrationConfig): Promise<Cluster>;
   resolveSecret(ref: SecretRef): Promise<string>;
+  /** The node's live database as its running server serves it (the rehearsal's snapshot). */
+  liveFor(config: MigrationConfig, rehearsal: RehearsalOptions, credentials: DatabaseCredentials): Promise<LiveDatabase>;
+  /** The status of a workflow of this namespace (RUNNING, COMPLETED, …); undefined when there is none. */
+  workflowStatus(workflowId: string): Promise<string | undefined>;
   log: Logger;
 }
 
@@ -24,6 +31,8 @@ export interface ActivityDeps {
 export interface RunContext {
   config: MigrationConfig;
   runTag: string;
+  /** A rehearsal's scratch copies: their servers and tools run at this priority. */
+  priority?: Priority;
 }
 
 /** The run an activity call belongs to: its first argument, when it is a RunContext. */
@@ -40,6 +49,7 @@ export interface Env {
   layout: Layout;
   credentials: DatabaseCredentials;
   runtime: ContainerRuntime;
+  priority?: Priority;
 }
 
 export async function envFor(deps: ActivityDeps, ctx: RunContext): Promise<Env> {
@@ -48,7 +58,7 @@ export async function envFor(deps: ActivityDeps, ctx: RunContext): Promise<Env> 
     user: ctx.config.database.user,
     password: await deps.resolveSecret(ctx.config.database.password),
   };
-  return { config: ctx.config, layout: layoutFor(ctx.config, ctx.runTag), credentials, runtime: deps.runtimeFor(ctx.config, credentials) };
+  return { config: ctx.config, layout: layoutFor(ctx.config, ctx.runTag), credentials, runtime: deps.runtimeFor(ctx.config, credentials), ...(ctx.priority ? { priority: ctx.priority } : {}) };
 }
 
 export function serverSpec(env: Env, role: ServerRole): ServerSpec {
@@ -60,6 +70,7 @@ export function serverSpec(env: Env, role: ServerRole): ServerSpec {
     // The live directory: its sessions cannot write (the server's own start and stop still do, see the README).
     readOnly: role === 'original',
     database: env.credentials,
+    ...(env.priority ? { priority: env.priority } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import { directoryBytes, writeFileDurably } from '../files.js';
 import { benchmarkFigures } from '../plan/downtime.js';
 import { compareDowntime } from '../report/downtime.js';
 import { renderMarkdown } from '../report/render.js';
+import { renderRehearsal, type RehearsalReport } from '../report/rehearsal.js';
 import type { DowntimeComparison, MigrationReport } from '../report/types.js';
 import type { ActivityDeps, RunContext } from './context.js';
 
@@ -41,6 +42,15 @@ export function createReportActivities(deps: ActivityDeps) {
       await writeFileDurably(files.json, JSON.stringify(full, null, 2));
       await writeFileDurably(files.markdown, renderMarkdown(full));
       return files.markdown;
+    },
+
+    /** Beside the rehearsal's attempts journal, in its own directory (the scratch is gone by now). */
+    async writeRehearsalReport(ctx: RunContext, report: RehearsalReport): Promise<string> {
+      const layout = layoutFor(ctx.config, ctx.runTag);
+      const full: RehearsalReport = { ...report, attempts: await attempts(layout, report.runId) };
+      await writeFileDurably(layout.report.json, JSON.stringify(full, null, 2));
+      await writeFileDurably(layout.report.markdown, renderRehearsal(full));
+      return layout.report.markdown;
     },
   };
 }

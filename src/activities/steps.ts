@@ -43,6 +43,12 @@ const STEP_OF: StepOf = {
   ldapCommand: (_ctx, argv) => ({ step: 'ldapUpdate', subject: argv.join(' ') }),
   restartPods: () => ({ step: 'restartPods' }),
   writeReport: () => ({ step: 'report' }),
+  prepareRehearsal: () => ({ step: 'prepareRehearsal' }),
+  snapshotLive: () => ({ step: 'snapshotLive' }),
+  restoreSnapshot: () => ({ step: 'restoreSnapshot' }),
+  removeScratch: (_ctx, _prepared, mode) => ({ step: 'removeScratch', ...(mode ? { subject: mode } : {}) }),
+  measureGrowth: () => ({ step: 'measureGrowth' }),
+  writeRehearsalReport: () => ({ step: 'report' }),
 };
 
 /** The step of a call of a known activity of the migration (undefined for any other). */

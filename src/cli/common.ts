@@ -14,7 +14,7 @@ import {
 import type { UpdateDefinition } from '@temporalio/common';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { configSchema, type MigrationConfig } from '../config/schema.js';
-import { workflowIdFor } from '../shared.js';
+import { rehearsalIdFor, workflowIdFor } from '../shared.js';
 import { MissingPrerequisite } from '../prerequisites.js';
 import { connectClient, resolveTemporalTarget, TemporalUnreachable, type TemporalTarget } from '../temporal/connection.js';
 
@@ -119,28 +119,55 @@ export async function withTemporal<T>(target: TemporalTarget, fn: (client: Clien
   }
 }
 
-/** The node's latest migration; says so clearly when there is none. */
-export async function migrationOf(client: Client, node: string): Promise<WorkflowHandle> {
-  const handle = client.workflow.getHandle(workflowIdFor(node));
+/** A node's two workflows: its migration, and the rehearsal of it. */
+export type RunKind = 'migration' | 'rehearsal';
+
+export const workflowIdOf = (kind: RunKind, node: string): string => (kind === 'migration' ? workflowIdFor(node) : rehearsalIdFor(node));
+
+/** The node's latest migration (or rehearsal); says so clearly when there is none. */
+export async function migrationOf(client: Client, node: string, kind: RunKind = 'migration'): Promise<WorkflowHandle> {
+  const handle = client.workflow.getHandle(workflowIdOf(kind, node));
   try {
     await handle.describe();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
-      throw new CliError(`there is no migration of node ${node} (workflow id ${handle.workflowId})`, NOTHING_CHANGED, `list the migrations with ${cli('status')}, or start one with ${cli('start --config <file>')}`);
+      const begin = kind === 'migration' ? cli('start --config <file>') : cli('rehearse --config <file>');
+      throw new CliError(`there is no ${kind} of node ${node} (workflow id ${handle.workflowId})`, NOTHING_CHANGED, `list the migrations with ${cli('status')}, or start one with ${begin}`);
     }
     throw err;
   }
   return handle;
 }
 
-/** The node's migration, which must still run for the command to mean anything. */
-export async function runningMigrationOf(client: Client, node: string): Promise<WorkflowHandle> {
-  const handle = await migrationOf(client, node);
+/** The node's migration (or rehearsal), which must still run for the command to mean anything. */
+export async function runningMigrationOf(client: Client, node: string, kind: RunKind = 'migration'): Promise<WorkflowHandle> {
+  const handle = await migrationOf(client, node, kind);
   const { status } = await handle.describe();
   if (status.name !== 'RUNNING') {
-    throw new CliError(`the migration of node ${node} is not running any more (${status.name.toLowerCase()})`, `${NOTHING_CHANGED} by this command`, `see how it ended with ${cli(`watch --node ${node}`)} or ${cli(`status --node ${node}`)}`);
+    const flag = kind === 'rehearsal' ? ' --rehearsal' : '';
+    throw new CliError(`the ${kind} of node ${node} is not running any more (${status.name.toLowerCase()})`, `${NOTHING_CHANGED} by this command`, `see how it ended with ${cli(`watch${flag} --node ${node}`)} or ${cli(`status --node ${node}`)}`);
   }
   return handle;
+}
+
+/**
+ * Refuses to start one of the node's workflows while the other runs: the rehearsal reads the live
+ * database through the server the migration stops.
+ */
+export async function refuseWhileOtherRuns(client: Client, node: string, starting: RunKind): Promise<void> {
+  const other: RunKind = starting === 'migration' ? 'rehearsal' : 'migration';
+  const handle = client.workflow.getHandle(workflowIdOf(other, node));
+  const status = await handle.describe().then((d) => d.status.name, (err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  });
+  if (status !== 'RUNNING') return;
+  const flag = other === 'rehearsal' ? ' --rehearsal' : '';
+  throw new CliError(
+    `the ${other} of node ${node} runs (workflow ${handle.workflowId}): a ${starting} starts only when it has ended`,
+    NOTHING_CHANGED,
+    `follow it with ${cli(`watch${flag} --node ${node}`)}, or stop it with ${cli(`abort${flag} --node ${node}`)} (${other === 'rehearsal' ? 'it removes its scratch copies' : 'it rolls back'})`,
+  );
 }
 
 const UPDATE_TIMEOUT_MS = 60_000;

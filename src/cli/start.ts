@@ -8,7 +8,7 @@ import type { MigrationConfig } from '../config/schema.js';
 import { ARCHIVE_UPDATE_CHAIN } from '../plan/versions.js';
 import { SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, WORKFLOW_TYPE, progressQuery, taskQueueFor, workflowIdFor } from '../shared.js';
 import type { migrateDcm4che } from '../workflows/migrate-dcm4che.js';
-import { CliError, NOTHING_CHANGED, cli, readConfig, targetOf, withTemporal } from './common.js';
+import { CliError, NOTHING_CHANGED, cli, readConfig, refuseWhileOtherRuns, targetOf, withTemporal } from './common.js';
 import { finishWatch, watchMigration } from './watch.js';
 
 export function registerStart(program: Command): void {
@@ -22,6 +22,7 @@ export function registerStart(program: Command): void {
       const config = await readConfig(opts.config);
       if (!opts.yes) await confirm(`Start the migration of node ${config.node} (archive ${config.versions.from} … ${config.versions.to}, PostgreSQL 9.6 → 15)?`);
       await withTemporal(targetOf(command), async (client) => {
+        await refuseWhileOtherRuns(client, config.node, 'migration');
         await warnWithoutWorker(client, config.node);
         const handle = await startMigration(client, config);
         process.stdout.write(
@@ -86,7 +87,7 @@ export async function startMigration(client: Client, config: MigrationConfig): P
 }
 
 /** Without a worker polling the node's queue the migration would wait silently. Best effort only. */
-async function warnWithoutWorker(client: Client, node: string): Promise<void> {
+export async function warnWithoutWorker(client: Client, node: string): Promise<void> {
   const described = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueueFor(node) } }).catch(() => undefined);
   if (described && !described.pollers?.length) {
     process.stderr.write(`note: no worker polls ${taskQueueFor(node)} now; the migration starts once kaapana-migrate-worker runs on ${node} (systemctl start kaapana-migrate-worker)\n`);

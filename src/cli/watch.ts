@@ -6,42 +6,50 @@ import { MultiBar, Presets } from 'cli-progress';
 import { WorkflowFailedError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionStatusName, type WorkflowHandle } from '@temporalio/client';
 import type { PayloadConverter } from '@temporalio/common';
 import { layoutFor } from '../config/layout.js';
-import { STEPS, progressQuery, runTagFor, taskQueueFor, type Phase, type Progress, type StepProgress } from '../shared.js';
+import { STEPS, progressQuery, rehearsalTagFor, runTagFor, taskQueueFor, type Phase, type Progress, type StepProgress } from '../shared.js';
+import type { RehearsalReport } from '../report/rehearsal.js';
 import type { MigrationInput } from '../config/input.js';
-import { CliError, NOTHING_CHANGED, cli, migrationOf, parseNode, targetOf, withTemporal } from './common.js';
+import { CliError, NOTHING_CHANGED, cli, migrationOf, parseNode, targetOf, withTemporal, type RunKind } from './common.js';
 import { duration as secs, mib } from '../format.js';
 
 export function registerWatch(program: Command): void {
   program
     .command('watch')
-    .description("follow a node's migration until it ends; exits 0 when it completed")
+    .description("follow a node's migration (or its rehearsal) until it ends; exits 0 when it completed")
     .requiredOption('--node <name>', 'the node', parseNode)
-    .action(async (opts: { node: string }, command: Command) => {
-      await withTemporal(targetOf(command), async (client) => finishWatch(await watchMigration(client, opts.node)));
+    .option('--rehearsal', "follow the node's rehearsal instead")
+    .action(async (opts: { node: string; rehearsal?: boolean }, command: Command) => {
+      await withTemporal(targetOf(command), async (client) => finishWatch(await watchMigration(client, opts.node, { kind: opts.rehearsal ? 'rehearsal' : 'migration' })));
     });
 }
 
 export interface WatchOptions {
   /** Called with each phase the watch sees (the demo approves from here). */
   onPhase?: (phase: Phase) => Promise<void> | void;
+  /** The node's migration (the default) or its rehearsal. */
+  kind?: RunKind;
 }
 
 export interface WatchOutcome {
   node: string;
+  kind: RunKind;
   status: WorkflowExecutionStatusName;
   progress?: Progress;
   reportPath?: string;
   /** Why it did not complete; the workflow's own message also says what state the data is in. */
   failure?: string;
+  /** What a completed workflow returned (its report). */
+  result?: unknown;
 }
 
 const QUERY_DEADLINE_MS = 5_000;
 
 export async function watchMigration(client: Client, node: string, opts: WatchOptions = {}): Promise<WatchOutcome> {
   const out = process.stdout;
-  const handle = await migrationOf(client, node);
+  const kind = opts.kind ?? 'migration';
+  const handle = await migrationOf(client, node, kind);
   const converter = client.options.loadedDataConverter.payloadConverter;
-  const view = out.isTTY ? barView(out) : lineView(out);
+  const view = out.isTTY ? barView(out, kind) : lineView(out);
   const eta = etaEstimator();
   let progress: Progress | undefined;
   let phase: Phase | undefined;
@@ -64,7 +72,7 @@ export async function watchMigration(client: Client, node: string, opts: WatchOp
         const current = currentStep(progress, description, converter);
         view.update(progress, current, current && eta(current));
       }
-      if (description.status.name !== 'RUNNING') return await outcome(client, handle, description, progress, node, converter);
+      if (description.status.name !== 'RUNNING') return await outcome(client, handle, description, progress, node, kind, converter);
       await sleep(out.isTTY ? 500 : 1000);
     }
   } finally {
@@ -76,6 +84,7 @@ export async function watchMigration(client: Client, node: string, opts: WatchOp
 export function finishWatch(o: WatchOutcome): void {
   const out = process.stdout;
   const report = o.reportPath ? `Report: ${o.reportPath}\n` : '';
+  if (o.kind === 'rehearsal') return finishRehearsal(o, report);
   if (o.status === 'COMPLETED') {
     out.write(`✔ The migration of ${o.node} completed.\n${report}`);
     return;
@@ -91,6 +100,28 @@ export function finishWatch(o: WatchOutcome): void {
     `the migration of ${o.node} ${ended[o.status] ?? `ended ${o.status.toLowerCase()}`}: ${stated?.[1] ?? failure}`,
     state,
     `${aborted ? 'when ready' : `read the report${o.reportPath ? ` (${o.reportPath})` : ''}, remove the cause`}, then start again with ${cli('start --config <file>')}`,
+  );
+}
+
+/** A rehearsal that found problems is an error too: the real migration would hit them. */
+function finishRehearsal(o: WatchOutcome, report: string): void {
+  const out = process.stdout;
+  const result = o.result as RehearsalReport | undefined;
+  if (o.status === 'COMPLETED' && result) {
+    for (const run of result.runs) if (run.predictedMs !== undefined) out.write(`  predicted downtime, ${run.mode} mode: ${secs(run.predictedMs)}\n`);
+    for (const p of result.problems) out.write(`  problem${p.mode ? ` (${p.mode})` : ''}: ${p.message}\n`);
+    out.write(report);
+    if (result.outcome === 'passed') {
+      out.write(`✔ The rehearsal of ${o.node} passed: no problem found.\n`);
+      return;
+    }
+    throw new CliError(`the rehearsal of ${o.node} found ${result.problems.length} problem(s) a real migration would hit`, 'the live database was only read; the rehearsal removed its scratch copies', `read the report${o.reportPath ? ` (${o.reportPath})` : ''}, remove the causes, then rehearse again with ${cli('rehearse --config <file>')}`);
+  }
+  out.write(report);
+  throw new CliError(
+    `the rehearsal of ${o.node} ${o.status === 'CANCELLED' ? 'was aborted' : `ended ${o.status.toLowerCase()}`}: ${o.failure ?? 'no reason given'}`,
+    o.status === 'TERMINATED' ? `unknown: a terminated rehearsal leaves its scratch copies; the live database was only read` : 'the live database was only read; the rehearsal removed what it had made',
+    `read the report${o.reportPath ? ` (${o.reportPath})` : ''}, then rehearse again with ${cli('rehearse --config <file>')}`,
   );
 }
 
@@ -177,11 +208,12 @@ export function etaEstimator(now: () => number = Date.now) {
   };
 }
 
-async function outcome(client: Client, handle: WorkflowHandle, d: WorkflowExecutionDescription, last: Progress | undefined, node: string, converter: PayloadConverter): Promise<WatchOutcome> {
+async function outcome(client: Client, handle: WorkflowHandle, d: WorkflowExecutionDescription, last: Progress | undefined, node: string, kind: RunKind, converter: PayloadConverter): Promise<WatchOutcome> {
   // The last steps ran after our last query: ask once more (replayed by the worker).
   const progress = (await queryProgress(client, handle)) ?? last;
-  const o: WatchOutcome = { node, status: d.status.name, reportPath: progress?.reportPath ?? (await reportPathFromInput(handle, d, converter)) };
+  const o: WatchOutcome = { node, kind, status: d.status.name, reportPath: progress?.reportPath ?? (await reportPathFromInput(handle, d, kind, converter)) };
   if (progress) o.progress = progress;
+  if (o.status === 'COMPLETED') o.result = await handle.result();
   if (o.status === 'FAILED') {
     o.failure = await handle.result().then(
       () => undefined,
@@ -194,13 +226,14 @@ async function outcome(client: Client, handle: WorkflowHandle, d: WorkflowExecut
 }
 
 /** Without a worker to ask, the report's place follows from the run's input and id. */
-async function reportPathFromInput(handle: WorkflowHandle, d: WorkflowExecutionDescription, converter: PayloadConverter): Promise<string | undefined> {
+async function reportPathFromInput(handle: WorkflowHandle, d: WorkflowExecutionDescription, kind: RunKind, converter: PayloadConverter): Promise<string | undefined> {
   const history = await handle.fetchHistory();
   const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
   const payload = started?.input?.payloads?.[0];
   if (!payload) return undefined;
   const input = converter.fromPayload<MigrationInput>(payload);
   const first = started?.firstExecutionRunId || d.runId;
+  if (kind === 'rehearsal') return layoutFor(input.config, rehearsalTagFor(first)).report.markdown;
   // Inputs with a schema version came with the run tag from the id's random end; older runs took its start.
   return layoutFor(input.config, input.schemaVersion ? runTagFor(first) : first.slice(0, 8)).report.markdown;
 }
@@ -216,7 +249,7 @@ interface View {
 
 const LABEL_WIDTH = Math.max(...STEPS.map((s) => s.length));
 
-function barView(out: NodeJS.WriteStream): View {
+function barView(out: NodeJS.WriteStream, kind: RunKind): View {
   // forceRedraw: after log lines the bars move down and must be drawn again even if unchanged.
   const bars = new MultiBar(
     { stream: out, format: '{label} {bar} {amount}{etaText} {text}', barsize: 28, hideCursor: true, fps: 5, forceRedraw: true, emptyOnZero: true },
@@ -224,13 +257,15 @@ function barView(out: NodeJS.WriteStream): View {
   );
   // cli-progress merges updates into the payload object: each bar needs its own.
   const blank = () => ({ label: ''.padEnd(LABEL_WIDTH), amount: '', etaText: '', text: '' });
-  const overall = bars.create(STEPS.length, 0, blank());
+  // A rehearsal runs the database steps once per mode: its count is told, not its total.
+  const total = kind === 'migration' ? STEPS.length : 0;
+  const overall = bars.create(total || 1, 0, blank());
   const step = bars.create(1, 0, blank());
   let note: string | undefined;
   let last: Progress | undefined;
   const showOverall = () => {
     const n = last?.completed.length ?? 0;
-    overall.update(n, { ...blank(), label: 'migration'.padEnd(LABEL_WIDTH), amount: `${n}/${STEPS.length} steps`, text: note ?? last?.phase ?? 'waiting for the worker' });
+    overall.update(total ? n : 0, { ...blank(), label: kind.padEnd(LABEL_WIDTH), amount: total ? `${n}/${total} steps` : `${n} steps`, text: note ?? last?.phase ?? 'waiting for the worker' });
   };
   return {
     update(p, current, etaMs) {

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import WebSocket from 'ws';
 import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { duration } from '../format.js';
+import { Collector } from '../streams.js';
 import { explain } from './kube-errors.js';
 
 /** v4 and v5 both report the exit code on the status channel. */
@@ -121,18 +122,6 @@ function exitCodeOf(status: V1Status, command: string, pod: string): number {
   if (cause && Number.isInteger(code)) return code;
   // Failure without an exit code: the command never ran (e.g. not found in the image).
   throw new Error(`"${command}" could not run in pod ${pod}: ${status.message ?? status.reason ?? 'unknown failure'}`);
-}
-
-/** Collects a stream's bytes; decoded once at the end so split multi-byte characters survive. */
-export class Collector extends Writable {
-  private readonly chunks: Buffer[] = [];
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.chunks.push(chunk);
-    done();
-  }
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
-  }
 }
 
 /**

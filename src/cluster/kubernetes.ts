@@ -14,7 +14,8 @@ import { duration } from '../format.js';
 import type { DeployScriptRunner } from './deploy-script.js';
 import { call, isNotFound } from './kube-errors.js';
 import { assertDatabaseClient, DATABASE_SESSION } from './database-exec.js';
-import { Collector, execToEnd } from './kube-exec.js';
+import { Collector } from '../streams.js';
+import { execToEnd } from './kube-exec.js';
 import type { Cluster, ClusterProgress, CommandOutcome, ReplicaRecord } from './port.js';
 
 export interface KubernetesClusterOptions {

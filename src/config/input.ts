@@ -2,6 +2,7 @@
 // its shape. What a running migration does then never depends on the defaults of the worker that
 // happens to replay it.
 import { z } from 'zod';
+import { rehearsalProblems, rehearsalSchema, type RehearsalOptions } from './rehearsal.js';
 import { configSchema, type MigrationConfig } from './schema.js';
 
 /** Version 2: every field explicit. Inputs without a version were recorded before and were completed by the worker. */
@@ -39,8 +40,33 @@ export function checkUnversionedInput(input: unknown): InputCheck {
   return parsed.success ? { ok: true, config: parsed.data } : { ok: false, problems: issues(parsed.error) };
 }
 
-function issues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `config${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`);
+/** A rehearsal's input: the node's configuration and the rehearsal's settings, every field explicit. */
+export interface RehearsalInput {
+  schemaVersion: typeof INPUT_SCHEMA_VERSION;
+  config: MigrationConfig;
+  rehearsal: RehearsalOptions;
+}
+
+export function rehearsalInput(config: MigrationConfig, rehearsal: RehearsalOptions): RehearsalInput {
+  return { schemaVersion: INPUT_SCHEMA_VERSION, config, rehearsal };
+}
+
+export type RehearsalCheck = { ok: true; config: MigrationConfig; rehearsal: RehearsalOptions } | { ok: false; problems: string[] };
+
+export function checkRehearsalInput(input: unknown): RehearsalCheck {
+  const checked = checkInput(input);
+  if (!checked.ok) return checked;
+  const given = (input as { rehearsal?: unknown }).rehearsal;
+  const parsed = rehearsalSchema.safeParse(given);
+  if (!parsed.success) return { ok: false, problems: issues(parsed.error, 'rehearsal') };
+  const missing = filledIn(given, parsed.data, 'rehearsal');
+  if (missing.length > 0) return { ok: false, problems: missing.map((p) => `${p}: missing (the input carries every setting)`) };
+  const problems = rehearsalProblems(checked.config, parsed.data);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: checked.config, rehearsal: parsed.data };
+}
+
+function issues(error: z.ZodError, root = 'config'): string[] {
+  return error.issues.map((i) => `${root}${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`);
 }
 
 /** Paths that the parse produced but the input did not hold. */

@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { rehearsalSchema, type RehearsalOptions } from './rehearsal.js';
 import { configSchema, type MigrationConfig, type SecretRef } from './schema.js';
 
 export class ConfigError extends Error {
@@ -9,9 +10,13 @@ export class ConfigError extends Error {
 }
 
 export function parseConfig(raw: unknown, source = 'configuration'): MigrationConfig {
-  const result = configSchema.safeParse(raw);
+  return parsed(configSchema, raw, source);
+}
+
+function parsed<T>(schema: z.ZodType<T>, raw: unknown, source: string, at: string[] = []): T {
+  const result = schema.safeParse(raw);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(top level)'}: ${describeIssue(issue)}`);
+  const lines = result.error.issues.map((issue) => `  - ${[...at, ...issue.path.map(String)].join('.') || '(top level)'}: ${describeIssue(issue)}`);
   throw new ConfigError(`${source} is not valid:\n${lines.join('\n')}`);
 }
 
@@ -21,6 +26,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 export async function loadConfig(file: string): Promise<MigrationConfig> {
+  return (await loadNodeFile(file)).config;
+}
+
+/** The node's file: the migration's configuration and the rehearsal's section (`rehearsal:`, all defaults when absent). */
+export async function loadNodeFile(file: string): Promise<{ config: MigrationConfig; rehearsal: RehearsalOptions }> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -33,7 +43,10 @@ export async function loadConfig(file: string): Promise<MigrationConfig> {
   } catch (err) {
     throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`);
   }
-  return parseConfig(raw, file);
+  // The rehearsal's section is not the migration's: it never travels in a migration's input.
+  const isMap = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
+  const { rehearsal, ...config } = isMap ? (raw as Record<string, unknown>) : {};
+  return { config: parseConfig(isMap ? config : raw, file), rehearsal: parsed(rehearsalSchema, rehearsal ?? {}, file, ['rehearsal']) };
 }
 
 /** Resolve a secret reference on the machine that needs it; the value never travels further. */

@@ -73,13 +73,24 @@ export async function preflight(env: NodeUnderCheck): Promise<Plan> {
 
   await mustBeWritable(config.paths.backupDir);
   const dataDirBytes = await directoryBytes(layout.original);
+  const space = await checkSpace(spaceNeeds(config, layout, dataDirBytes));
+  return { layout, scripts, dataDirBytes, space, notes };
+}
+
+export interface SpaceNeed {
+  dir: string;
+  bytes: number;
+  for: string;
+}
+
+/** What a migration of a database directory of `dataDirBytes` writes, and where. */
+export function spaceNeeds(config: Pick<MigrationConfig, 'diskMargin' | 'paths'>, layout: Pick<Layout, 'work' | 'new'>, dataDirBytes: number): SpaceNeed[] {
   const need = (factor: number) => Math.ceil(dataDirBytes * factor * config.diskMargin);
-  const space = await checkSpace([
+  return [
     { dir: path.dirname(layout.work), bytes: need(1), for: 'the 9.6 working copy' },
     { dir: path.dirname(layout.new), bytes: need(1), for: 'the new PostgreSQL 15 directory' },
     { dir: config.paths.backupDir, bytes: need(2), for: 'two plain-SQL dumps' },
-  ]);
-  return { layout, scripts, dataDirBytes, space, notes };
+  ];
 }
 
 async function readPgVersion(dataDir: string): Promise<string> {
@@ -109,8 +120,8 @@ async function mustBeWritable(dir: string): Promise<void> {
   }
 }
 
-/** Needs on the same filesystem add up. */
-async function checkSpace(needs: { dir: string; bytes: number; for: string }[]): Promise<SpaceCheck[]> {
+/** Needs on the same filesystem add up; fails (PreflightError) when one falls short. */
+export async function checkSpace(needs: SpaceNeed[]): Promise<SpaceCheck[]> {
   const byDevice = new Map<number, SpaceCheck>();
   for (const need of needs) {
     let probe = need.dir;

@@ -73,7 +73,7 @@ export interface Inventory {
 const HASH = (expr: string) => `coalesce(sum(('x' || substr(md5(${expr}), 1, 16))::bit(64)::bigint), 0)::text`;
 
 /** The public tables without their indexes: close to the size of a plain dump. */
-const TABLE_BYTES = `SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'`;
+export const TABLE_BYTES = `SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'`;
 
 /** See TABLE_BYTES: a dump's progress total when no inventory gave one. */
 export async function readTableBytes(client: pg.Client): Promise<number> {

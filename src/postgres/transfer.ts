@@ -1,8 +1,9 @@
 // Plain-SQL dumps and restores, streamed through the runtime (never held in memory), with byte
 // progress and a sha256 computed on the way.
 import { createReadStream, createWriteStream } from 'node:fs';
+import type { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
+import type { ContainerRuntime, DatabaseCredentials, ExecResult, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
 import { withClient } from './client.js';
 import { recreateDatabase } from './create-database.js';
@@ -110,27 +111,43 @@ export async function prepareLoad(target: DatabaseServer, source: SourceDatabase
  */
 export async function dumpToFile(runtime: ContainerRuntime, source: DatabaseServer, file: string, opts: TransferOptions): Promise<DumpResult> {
   const facts = await readSourceDatabase(source);
+  const written = await writeDumpFile(file, opts, [], (stdout, signal) => runtime.exec(source.server, DUMP_ARGV, { stdout, appName: opts.appName, signal }));
+  return { file, ...written, source: facts };
+}
+
+/**
+ * What pg_dump (run by `dump`) writes, through `through` (transforms that read or pace it), into
+ * `file`: durably, so that a half-written dump never carries the final name and a retry removes
+ * what a killed attempt left.
+ */
+export async function writeDumpFile(
+  file: string,
+  opts: TransferOptions,
+  through: Transform[],
+  dump: (stdout: Writable, signal: AbortSignal) => Promise<ExecResult>,
+): Promise<{ bytes: number; sha256: string }> {
   const m = meter(opts.onBytes);
+  const head = through[0] ?? m.stream;
   await writeFileDurably(file, async (partial) => {
     // A failing write (a full disk) must stop pg_dump and be the error reported.
     const stopDump = new AbortController();
-    const writing = pipeline(m.stream, createWriteStream(partial, { mode: 0o600 }));
+    const writing = pipeline([...through, m.stream, createWriteStream(partial, { mode: 0o600 })]);
     writing.catch(() => stopDump.abort());
     const signal = opts.signal ? AbortSignal.any([opts.signal, stopDump.signal]) : stopDump.signal;
     try {
-      const result = await runtime.exec(source.server, DUMP_ARGV, { stdout: m.stream, appName: opts.appName, signal }).catch(async (err: unknown) => {
+      const result = await dump(head, signal).catch(async (err: unknown) => {
         await writing;
         throw err;
       });
-      m.stream.end();
+      head.end();
       await writing;
       if (result.exitCode !== 0) throw new ExecFailed('pg_dump', result.exitCode, result.stderr);
     } catch (err) {
-      m.stream.destroy();
+      head.destroy();
       throw err;
     }
   });
-  return { file, ...m.digest(), source: facts };
+  return m.digest();
 }
 
 /**

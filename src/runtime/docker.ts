@@ -15,6 +15,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { exists, readJsonIfPresent, writeFileDurably } from '../files.js';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
+import { cpuSharesOf } from './priority.js';
 import { CLIENT_LOCALE, InitFailed } from './port.js';
 import { alive } from './process.js';
 import { readOnlySettings, settingArgs } from './read-only.js';
@@ -295,6 +296,8 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
       HostConfig: {
         Binds: [`${spec.dataDir}:${PGDATA}`, `${socketDir}:${SOCKET_DIR}`],
         RestartPolicy: { Name: 'no' },
+        // A container has no niceness: its CPU weight stands in for it (its tools run inside it).
+        ...(spec.priority ? { CpuShares: cpuSharesOf(spec.priority) } : {}),
       },
     });
     await container.start();

@@ -4,23 +4,20 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { once } from 'node:events';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { escapeIdentifier } from 'pg';
 import type {
   ContainerRuntime,
   DatabaseCredentials,
-  ExecIO,
-  ExecResult,
   ImageRole,
   ServerEndpoint,
   ServerSpec,
   ServerState,
 } from './port.js';
+import { priorityArgv, type Priority } from './priority.js';
 import { CLIENT_LOCALE, ExecFailed, InitFailed } from './port.js';
-import { alive } from './process.js';
+import { alive, runTool as run } from './process.js';
 import { readOnlySettings, settingArgs } from './read-only.js';
 import { exists, mustExecute, readJsonIfPresent, renameDurably, writeFileDurably } from '../files.js';
 import { osUser } from '../os-users.js';
@@ -46,13 +43,14 @@ interface ServerRecord {
   dataDir: string;
   socketDir: string;
   readOnly: boolean;
+  /** The server and the tools run beside it are niced (a rehearsal's scratch copies). */
+  priority?: Priority;
 }
 
 const PORT = 5432;
 /** Beside a data directory being initialised: `<dataDir>.initialising-<pid>-<time>`. */
 const INITIALISING = '.initialising-';
 const CLIENT_TOOLS = new Set(['psql', 'pg_dump', 'pg_dumpall', 'pg_isready', 'pg_restore']);
-const STDERR_TAIL = 8192;
 
 export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime {
   const asRoot = process.getuid?.() === 0;
@@ -79,30 +77,6 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     const record = await readRecord(name);
     if (!record) throw new Error(`no server named ${name} was started by this runtime`);
     return record;
-  }
-
-  async function run(argv: string[], io: ExecIO & { env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
-    const child = spawn(argv[0]!, argv.slice(1), {
-      env: io.env ?? process.env,
-      signal: io.signal,
-      stdio: [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-STDERR_TAIL);
-      io.onStderr?.(chunk);
-    });
-    const streams: Promise<void>[] = [];
-    if (io.stdin) streams.push(pipeline(io.stdin, child.stdin!).catch(ignoreEpipe));
-    if (io.stdout) streams.push(pipeline(child.stdout!, io.stdout, { end: false }));
-    // Awaited after the exit; handled now so that a stream failing while the tool runs (say a
-    // checksum mismatch before COMMIT) is not an unhandled rejection in the meantime.
-    const streamsDone = Promise.all(streams);
-    streamsDone.catch(() => undefined);
-    child.on('error', () => undefined); // an abort surfaces as the exit status below
-    const [exitCode] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-    await streamsDone;
-    return { exitCode: exitCode ?? 128, stderr };
   }
 
   async function runOrThrow(label: string, argv: string[], env?: NodeJS.ProcessEnv): Promise<void> {
@@ -205,7 +179,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     try {
       const args = ['-D', record.dataDir, '-k', record.socketDir, '-p', String(PORT), '-c', 'listen_addresses='];
       if (readOnly) args.push(...settingArgs(readOnlySettings(await fs.readFile(path.join(record.dataDir, 'PG_VERSION'), 'utf8'), record.socketDir)));
-      const argv = serverArgv(image, 'postgres', args);
+      const argv = [...priorityArgv(record.priority), ...serverArgv(image, 'postgres', args)];
       // Detached: the server must outlive a crashed worker, like a container would.
       const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd] });
       child.unref();
@@ -269,7 +243,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
       await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o711 });
       await fs.mkdir(path.dirname(recordFile(spec.name)), { recursive: true, mode: 0o700 });
       await fs.mkdir(path.dirname(logFile(spec.name)), { recursive: true, mode: 0o700 });
-      const record: ServerRecord = { name: spec.name, image: spec.image, dataDir: spec.dataDir, socketDir: socketDirFor(spec.name), readOnly: spec.readOnly };
+      const record: ServerRecord = { name: spec.name, image: spec.image, dataDir: spec.dataDir, socketDir: socketDirFor(spec.name), readOnly: spec.readOnly, ...(spec.priority ? { priority: spec.priority } : {}) };
       const previous = await readRecord(spec.name);
       if (previous && (previous.dataDir !== spec.dataDir || previous.image !== spec.image)) {
         throw new Error(`server name ${spec.name} is already used for ${previous.dataDir}`);
@@ -294,7 +268,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
       const record = await mustRecord(name);
       const tool = argv[0]!;
       if (!CLIENT_TOOLS.has(tool)) throw new Error(`not a client tool: ${tool}`);
-      return run([clientBin(tool), ...argv.slice(1)], { ...io, env: { ...clientEnv(record), PGAPPNAME: io.appName ?? `kaapana-migrate-${tool}`, LC_ALL: CLIENT_LOCALE } });
+      return run([...priorityArgv(record.priority), clientBin(tool), ...argv.slice(1)], { ...io, env: { ...clientEnv(record), PGAPPNAME: io.appName ?? `kaapana-migrate-${tool}`, LC_ALL: CLIENT_LOCALE } });
     },
 
     async stop(name) {
@@ -337,9 +311,4 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
 
 async function nonEmptyDir(dir: string): Promise<boolean> {
   return fs.readdir(dir).then((e) => e.length > 0, () => false);
-}
-
-function ignoreEpipe(err: NodeJS.ErrnoException): void {
-  // The tool may exit before reading all input (e.g. ON_ERROR_STOP); its exit code tells why.
-  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
 }

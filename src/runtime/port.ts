@@ -1,6 +1,7 @@
 // The container-runtime port: start a PostgreSQL "image" on a data directory, run client tools
 // beside it, stop it. Adapters: local server processes (demo, tests) and Docker (real nodes).
 import type { Readable, Writable } from 'node:stream';
+import type { Priority } from './priority.js';
 
 export type ImageRole = 'old' | 'new';
 
@@ -19,6 +20,8 @@ export interface ServerSpec {
   /** Sessions default to read-only: used for the original data directory. */
   readOnly: boolean;
   database: DatabaseCredentials;
+  /** Lowered CPU and I/O priority for the server and the tools run beside it (a rehearsal's scratch servers). */
+  priority?: Priority;
 }
 
 /** Where a `pg` client reaches the server: a unix-socket directory and port. */

@@ -2,7 +2,7 @@
 // @temporalio/envconfig so that a site configures us exactly like the `temporal` CLI and every
 // other SDK: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, and a TOML
 // profile file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml; TEMPORAL_PROFILE).
-import { Client, Connection, type Metadata, type TLSConfig } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, type Metadata, type TLSConfig } from '@temporalio/client';
 import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
 
 /** A worker on the node talks to the Temporal service of docker-compose.temporal.yml. */
@@ -86,5 +86,15 @@ export async function connectClient(target: TemporalTarget): Promise<Client> {
     return new Client({ connection, namespace: target.namespace });
   } catch (err) {
     throw new TemporalUnreachable(target, err);
+  }
+}
+
+/** The status name of the workflow's latest run (RUNNING, COMPLETED, …); undefined when there is none. */
+export async function workflowStatusOf(client: Client, workflowId: string): Promise<string | undefined> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
   }
 }

@@ -7,18 +7,18 @@ import type { MigrationConfig } from '../config/schema.js';
 
 /** Errors that retrying cannot mend; they fail the step at once. */
 export const FATAL = [
-  'PreflightError', 'DataDirInUse', 'WrongCredentials', 'DatabaseNotFound', 'UnexpectedSchema', 'DiskFull',
+  'PreflightError', 'NodeBusy', 'ScratchSpace', 'DataDirInUse', 'WrongCredentials', 'DatabaseNotFound', 'UnexpectedSchema', 'DiskFull',
   'ScriptFailed', 'ScriptChanged', 'DumpChanged', 'RestoreFailed', 'BulkLoadLost', 'ProbeMismatch', 'UnknownVersion', 'VerificationFailed', 'SwapStateUnknown',
 ];
 
 /** Short steps: servers, checks, the swap, the report. */
-type Control = Pick<Activities, 'preflight' | 'startServer' | 'stopServer' | 'prepareBulkLoad' | 'schemaDrift' | 'swap' | 'removeWork' | 'writeReport'>;
+type Control = Pick<Activities, 'preflight' | 'startServer' | 'stopServer' | 'prepareBulkLoad' | 'schemaDrift' | 'swap' | 'removeWork' | 'writeReport' | 'prepareRehearsal' | 'measureGrowth'>;
 /** Steps that move the database's bytes and rows: their time follows its size. */
 type Transfer = Pick<Activities, TransferActivity>;
 /** Steps on the Kubernetes cluster; a redeploy waits for the platform. */
 type Cluster = Pick<Activities, 'stopApplications' | 'backupLdap' | 'redeploy' | 'ldapPlan' | 'ldapCommand' | 'restartPods'>;
 /** Compensations: they must outlast an outage, since the alternative is asking the operator. */
-type Undo = Pick<Activities, 'discardServer' | 'stopServer' | 'unswap' | 'restoreApplications' | 'undeployTarget' | 'writeReport'>;
+type Undo = Pick<Activities, 'discardServer' | 'stopServer' | 'unswap' | 'restoreApplications' | 'undeployTarget' | 'writeReport' | 'removeScratch' | 'writeRehearsalReport'>;
 
 /** Attempts whose waits (the first interval, doubling, at most a minute) add up to at least `minutes`. */
 export function attemptsSpanning(minutes: number, firstIntervalSeconds: number): number {

@@ -1,1 +1,2 @@
 export { migrateDcm4che } from './migrate-dcm4che.js';
+export { rehearseDcm4che } from './rehearse-dcm4che.js';

@@ -5,16 +5,12 @@ import type { RunContext } from '../activities/context.js';
 import { checkInput, checkUnversionedInput, type MigrationInput } from '../config/input.js';
 import type { MigrationReport } from '../report/types.js';
 import { mib } from '../format.js';
-import { SA_ARCHIVE_VERSION, runTagFor } from '../shared.js';
+import { runTagFor } from '../shared.js';
 import { activitiesFor, run } from './activities.js';
 import { clusterSteps } from './cluster-steps.js';
 import { StepFailed, describe, isMigrationFailure, unwrapped } from './failures.js';
-import { fastPath } from './fast-path.js';
-import { schemaDrift } from './schema-drift.js';
 import { createGate } from './gate.js';
-import { dumpOriginal, guidePath } from './guide-path.js';
-import { together } from './together.js';
-import type { Migration } from './migration.js';
+import { migrateDatabase } from './database-part.js';
 import { createRecorder } from './recorder.js';
 import { createSaga } from './saga.js';
 
@@ -59,33 +55,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       rec.skip('backupLdap', 'no cluster configured');
     }
 
-    saga.onRollback('stop the original server', () =>
-      // Patched: runs recorded before this change only stopped it, leaving its container behind.
-      wf.patched('rollback-removes-original-container')
-        ? run(acts.undo.discardServer, 'stop and remove the original server', ctx, 'original')
-        : run(acts.undo.stopServer, 'stop the original server', ctx, 'original').then(() => 'stopped the original server'),
-    );
-    await rec.step('startOriginal', `PostgreSQL 9.6 on ${plan.layout.original}, read-only sessions`, () => run(acts.control.startServer, 'start the original (read-only)', ctx, 'original'));
-    const inventory = () =>
-      rec.step('inventory', `tables, row counts${config.verification === 'checksums' ? ', checksums' : ''}, applied versions`, () => run(acts.transfer.inventory, 'inventory of the original', ctx, 'original'), (r) =>
-        `${Object.keys(r.inventory.tables).length} tables, ${r.inventory.guide.sopIuids.count} instances, ${r.inventory.guide.seriesIuids.count} series; at ${r.appliedVersions.at(-1) ?? '5.26'}`,
-      );
-    // Guide mode dumps the original while it is inventoried: both only read it.
-    const [before, dumped] = overlapped && config.mode !== 'fast' ? await together(inventory, () => dumpOriginal({ rec, ctx, acts, plan }, 0)) : [await inventory(), undefined];
-    report.tablesBefore = before.inventory.tables;
-    report.guideBefore = before.inventory.guide;
-    report.versions.alreadyPresent = before.appliedVersions;
-    wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: before.appliedVersions.at(-1) ?? '5.26' }]);
-    const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
-    const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep, overlapped };
-
-    const after = await (config.mode === 'fast' ? fastPath(migration) : guidePath(migration, dumped));
-    report.tablesAfter = after.inventory.tables;
-    report.guideAfter = after.inventory.guide;
-    // Overlapped runs took it beside the last check (finalCheck). Patched: runs recorded before
-    // the drift report went from verifyNew to stopNew.
-    if (!overlapped && wf.patched('schema-drift')) report.schemaDrift = await schemaDrift(migration);
-    await rec.step('stopNew', 'stop the new server', () => run(acts.control.stopServer, 'stop the new server', ctx, 'new'));
+    const migration = await migrateDatabase({ ctx, config, rec, acts, saga, plan, oneActivityPerStep, overlapped });
 
     report.approval = await gate.awaitApproval(config.approval.timeoutMinutes);
 

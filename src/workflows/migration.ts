@@ -18,7 +18,8 @@ export interface Migration {
   config: MigrationConfig;
   rec: Recorder;
   acts: Acts;
-  saga: Saga;
+  /** Where the steps register their undo (a rehearsal removes all of its scratch at once instead). */
+  saga: Pick<Saga, 'onRollback'>;
   plan: Plan;
   /** The original's inventory: what every later database must hold. */
   before: InventoryResult;

@@ -8,7 +8,8 @@ import { StepFailed, describe, isMigrationFailure } from './failures.js';
 
 export type Recorder = ReturnType<typeof createRecorder>;
 
-export function createRecorder(config: MigrationConfig, runTag: string) {
+/** `show`: where the Web UI's current details go (a rehearsal puts its own lines before them). */
+export function createRecorder(config: MigrationConfig, runTag: string, show: (details: string) => void = wf.setCurrentDetails) {
   const info = wf.workflowInfo();
   const now = () => new Date(Date.now()).toISOString();
   const progress: Progress = { phase: 'running', completed: [], verified: false };
@@ -45,7 +46,7 @@ export function createRecorder(config: MigrationConfig, runTag: string) {
         : progress.phase === 'awaiting-resolution'
           ? `\n\n**A step failed: ${progress.failure}.** Answer with \`kaapana-migrate resolve --node ${config.node} retry|rollback\`.`
           : '';
-    wf.setCurrentDetails(`**${config.node}**: ${progress.phase}\n\n${done}${current}${waiting}`);
+    show(`**${config.node}**: ${progress.phase}\n\n${done}${current}${waiting}`);
   };
   const setPhase = (phase: Phase) => {
     progress.phase = phase;

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
 import pg from 'pg';
 import { deployScripts } from '../../src/cluster/deploy-script.js';
-import { Collector } from '../../src/cluster/kube-exec.js';
+import { Collector } from '../../src/streams.js';
 import { createKubernetesCluster } from '../../src/cluster/kubernetes.js';
 import { createNoCluster } from '../../src/cluster/none.js';
 import { run } from '../../src/prerequisites.js';

@@ -6,7 +6,10 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { Activities, RunContext } from '../../src/activities/index.js';
+import type { Activities as AllActivities, RehearsalActivities, RunContext } from '../../src/activities/index.js';
+
+/** The migration's activities, which the fake node models (the rehearsal's own need a live server). */
+type Activities = Omit<AllActivities, keyof RehearsalActivities | 'writeRehearsalReport'>;
 import type { InventoryResult } from '../../src/activities/inventory.js';
 import type { LdapCommandResult, LdapPlan } from '../../src/activities/cluster.js';
 import type { ScriptResult } from '../../src/activities/updates.js';

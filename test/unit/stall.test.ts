@@ -121,7 +121,7 @@ async function dumpWith(exec: ContainerRuntime['exec'], raw: { stallSeconds?: nu
     });
     // An input recorded before the field existed.
     if (raw.stallSeconds === undefined) delete (config as Partial<typeof config>).stallSeconds;
-    const deps: ActivityDeps = { runtimeFor: () => fakeRuntime(exec), clusterFor: async () => createNoCluster(), resolveSecret: async () => 'x', log: createLogger('stall-test', 'silent') };
+    const deps: ActivityDeps = { runtimeFor: () => fakeRuntime(exec), clusterFor: async () => createNoCluster(), resolveSecret: async () => 'x', liveFor: () => Promise.reject(new Error('no live database here')), workflowStatus: async () => undefined, log: createLogger('stall-test', 'silent') };
     const ctx: RunContext = { config, runTag: 'stall' };
     const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
     const bound = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the dump did not end within 60 s')), 60_000).unref());
