@@ -2,7 +2,8 @@
 // reached its own end ("-- PostgreSQL database dump complete"), which a cut stream never shows.
 import { Transform } from 'node:stream';
 
-const COPY_START = /^COPY ([^ ]+) .*FROM stdin;$/;
+/** The table's name as pg_dump writes it: quoted parts may hold spaces (and doubled quotes). */
+const COPY_START = /^COPY ((?:"(?:[^"]|"")*"|[^ "])+) .*FROM stdin;$/;
 const COMPLETE = '-- PostgreSQL database dump complete';
 
 export interface DumpRows {

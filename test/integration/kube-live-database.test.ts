@@ -18,7 +18,9 @@ import { deployScripts } from '../../src/cluster/deploy-script.js';
 import { Collector } from '../../src/streams.js';
 import { createKubernetesCluster } from '../../src/cluster/kubernetes.js';
 import { createNoCluster } from '../../src/cluster/none.js';
+import { createLivePod } from '../../src/live/pod.js';
 import { run } from '../../src/prerequisites.js';
+import { queryLive, snapshotToFile } from '../../src/rehearsal/snapshot.js';
 import { kaapanaNode } from '../fixtures/kaapana-node/index.js';
 import { isReady, startKubeCluster, type KubeCluster } from '../support/kube/cluster.js';
 import { NEW_POSTGRES_BIN_DIR, startTestCluster, type TestCluster } from '../support/pg-binaries.js';
@@ -158,6 +160,17 @@ describe('execDatabase: client tools in the running postgres-dcm4che pod', () =>
     assert.deepEqual({ exitCode, stderr }, { exitCode: 0, stderr: '' });
     const [{ size }] = (await sql<{ size: string }>('pacsdb', 'SELECT pg_database_size(current_database()) AS size')) as [{ size: string }];
     assert.equal(out.text(), `pacs pacsdb ${size} socket\n`);
+  });
+
+  test('the rehearsal\'s snapshot through the pod: one pg_dump, every table\'s rows counted, the session named', async () => {
+    const live = createLivePod(adapter(), { name: 'pacsdb', user: 'pacs' }, { nice: 10, io: 'idle' });
+    const file = path.join(work!, 'snapshot.sql');
+    const snapshot = await snapshotToFile(live, file, { onBytes: () => undefined, appName: 'kaapana-migrate-rehearsal-dump' });
+    assert.deepEqual(snapshot.rows, { 'public.bulk': BULK_ROWS, 'public.patient': 3, 'public.study': 500 });
+    assert.equal(snapshot.bytes, (await fs.stat(file)).size);
+    assert.equal(await queryLive(live, "SELECT current_setting('application_name')", 'kaapana-migrate-rehearsal'), 'kaapana-migrate-rehearsal');
+    const exec = (await k().execs()).at(-1)!;
+    assert.deepEqual(exec.argv.slice(3, 7), ['sh', 'nice', '-n', '10']);
   });
 
   test('every transaction starts read-only: a write fails and changes nothing', async () => {
