@@ -1,5 +1,6 @@
 // `rehearse`: the migration's database part on a snapshot of the live database, while the PACS
 // keeps running; its report predicts the downtime and lists what a real run would hit.
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
@@ -19,8 +20,14 @@ export function registerRehearse(program: Command): void {
     .description("rehearse the node's migration on a snapshot of its live database while the PACS keeps running; predicts the downtime")
     .requiredOption('--config <file>', "the node's configuration (YAML), with its rehearsal: section")
     .option('--watch', 'follow the rehearsal until it ends')
-    .action(async (opts: { config: string; watch?: boolean }, command: Command) => {
+    .option('--write-input <file>', 'only write the workflow input as JSON (for `temporal workflow start --input-file`), start nothing')
+    .action(async (opts: { config: string; watch?: boolean; writeInput?: string }, command: Command) => {
       const { config, rehearsal } = await readNodeFile(opts.config);
+      if (opts.writeInput) {
+        await writeFile(opts.writeInput, `${JSON.stringify(rehearsalInput(config, rehearsal), null, 2)}\n`, { mode: 0o600 });
+        process.stdout.write(`Workflow input written to ${opts.writeInput}; start it as ${REHEARSAL_WORKFLOW_TYPE} with the id ${rehearsalIdFor(config.node)} on the task queue ${taskQueueFor(config.node)}.\n`);
+        return;
+      }
       await withTemporal(targetOf(command), async (client) => {
         await refuseWhileOtherRuns(client, config.node, 'rehearsal');
         await warnWithoutWorker(client, config.node);

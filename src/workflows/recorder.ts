@@ -8,11 +8,21 @@ import { StepFailed, describe, isMigrationFailure } from './failures.js';
 
 export type Recorder = ReturnType<typeof createRecorder>;
 
-/** `show`: where the Web UI's current details go (a rehearsal puts its own lines before them). */
-export function createRecorder(config: MigrationConfig, runTag: string, show: (details: string) => void = wf.setCurrentDetails) {
+export interface RecorderOptions {
+  /** Where the Web UI's current details go (a rehearsal puts its own line before them). */
+  show?: (details: string) => void;
+  /** The list finished steps go to: a rehearsal's runs share one, in the order the steps ended. */
+  completed?: Progress['completed'];
+  /** Put before each finished step's detail there (the rehearsed mode). */
+  label?: string;
+}
+
+export function createRecorder(config: MigrationConfig, runTag: string, opts: RecorderOptions = {}) {
   const info = wf.workflowInfo();
   const now = () => new Date(Date.now()).toISOString();
-  const progress: Progress = { phase: 'running', completed: [], verified: false };
+  const show = opts.show ?? wf.setCurrentDetails;
+  const labelled = (detail: string) => (opts.label ? `${opts.label}: ${detail}` : detail);
+  const progress: Progress = { phase: 'running', completed: opts.completed ?? [], verified: false };
   const report: MigrationReport = {
     node: config.node,
     workflowId: info.workflowId,
@@ -79,7 +89,7 @@ export function createRecorder(config: MigrationConfig, runTag: string, show: (d
       try {
         const result = await fn();
         const summary = summarise(result);
-        progress.completed.push({ step: name, detail: summary, ms: Date.now() - started });
+        progress.completed.push({ step: name, detail: labelled(summary), ms: Date.now() - started });
         record(at, { step: name, detail: summary, startedAt, ms: Date.now() - started, status: 'ok' });
         return result;
       } catch (err) {
@@ -99,7 +109,7 @@ export function createRecorder(config: MigrationConfig, runTag: string, show: (d
 
     skip(name: StepName, why: string) {
       record(begins++, { step: name, detail: why, startedAt: now(), ms: 0, status: 'skipped' });
-      progress.completed.push({ step: name, detail: `skipped: ${why}`, ms: 0 });
+      progress.completed.push({ step: name, detail: labelled(`skipped: ${why}`), ms: 0 });
     },
   };
 }

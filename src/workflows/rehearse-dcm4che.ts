@@ -27,26 +27,14 @@ export async function rehearseDcm4che(input: RehearsalInput): Promise<RehearsalR
   const ctx: RehearsalContext = { config, runTag: rehearsalTagFor(wf.workflowInfo().firstExecutionRunId), rehearsal };
   const acts = activitiesFor(config);
 
-  // The Web UI shows the rehearsal's lines, then those of the mode running.
-  let ownDetails = '';
-  let runDetails = '';
-  const show = () => wf.setCurrentDetails(`**Rehearsal** (the live database is only read; nothing of it is changed)\n\n${ownDetails}${runDetails ? `\n\n---\n\n${runDetails}` : ''}`);
-  const rec = createRecorder(config, ctx.runTag, (d) => {
-    ownDetails = d;
-    show();
-  });
-  let shown: { mode: string; rec: Recorder } | undefined;
-  const runsDone: Progress['completed'] = [];
+  // One list of finished steps, the runs' among the rehearsal's own, in the order they ended (the
+  // watch reads it as a log); the Web UI shows it with the step running now.
+  const show = (details: string) => wf.setCurrentDetails(`**Rehearsal** (the live database is only read; nothing of it is changed)\n\n${details}`);
+  const rec = createRecorder(config, ctx.runTag, { show });
+  let shown: Recorder | undefined;
   wf.setHandler(progressQuery, (): Progress => {
-    const own = rec.progress;
-    const now = shown?.rec.progress;
-    const tagged = (list: Progress['completed'], mode: string) => list.map((c) => ({ ...c, detail: `${mode}: ${c.detail}` }));
-    return {
-      ...own,
-      ...(now?.current ? { current: now.current } : {}),
-      ...(now?.alongside ? { alongside: now.alongside } : {}),
-      completed: [...own.completed, ...runsDone, ...(now && shown ? tagged(now.completed, shown.mode) : [])],
-    };
+    const now = shown?.progress;
+    return { ...rec.progress, ...(now?.current ? { current: now.current } : {}), ...(now?.alongside ? { alongside: now.alongside } : {}) };
   });
 
   const report: RehearsalReport = {
@@ -81,15 +69,10 @@ export async function rehearseDcm4che(input: RehearsalInput): Promise<RehearsalR
     for (const l of restored.lost) report.problems.push({ kind: 'lost-rows', message: `${l.table}: ${l.dumped} rows dumped, ${l.restored} restored` });
 
     for (const planned of ready.runs) {
-      const runRec = createRecorder(config, planned.ctx.runTag, (d) => {
-        runDetails = d;
-        show();
-      });
-      shown = { mode: planned.mode, rec: runRec };
+      const runRec = createRecorder(config, planned.ctx.runTag, { show, completed: rec.progress.completed, label: planned.mode });
+      shown = runRec;
       const rehearsed = await rehearseRun(planned.mode, planned.ctx, runRec, acts);
-      runsDone.push(...runRec.progress.completed.map((c) => ({ ...c, detail: `${planned.mode}: ${c.detail}` })));
       shown = undefined;
-      runDetails = '';
       report.runs.push(rehearsed.run);
       report.problems.push(...rehearsed.problems);
       await rec.step('removeScratch', `the ${planned.mode} run's copies`, () => run(acts.undo.removeScratch, `remove the ${planned.mode} run's copies`, ctx, ready, planned.mode));

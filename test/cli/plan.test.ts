@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import YAML from 'yaml';
+import { checkRehearsalInput } from '../../src/config/input.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../../src/demo/binaries.js';
 import { DEMO_SCRIPTS_DIR } from '../../src/demo/node.js';
@@ -125,6 +126,26 @@ test('an unknown configuration key: non-zero exit naming the key, nothing change
   assert.match(stderr, /data: nothing was changed/);
   assert.match(stderr, /next: correct \S+typo\.yaml, then check it with npm run cli -- plan --config/);
   assert.deepEqual(await snapshot(), before);
+});
+
+test('rehearse: a node without a cluster needs rehearsal.live (nothing started); with it, the complete input is written', async () => {
+  const bare = await writeConfig('rehearse-bare.yaml', configFor());
+  const before = await snapshot();
+  const refused = await cli(['rehearse', '--config', bare, '--write-input', path.join(dir, 'never.json')]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /error: \S+rehearse-bare\.yaml cannot be rehearsed: rehearsal\.live: the running database server .* is needed on a node without a cluster/);
+  assert.match(refused.stderr, /data: nothing was changed/);
+  assert.deepEqual(await snapshot(), before);
+
+  const file = await writeConfig('rehearse.yaml', { ...configFor(), rehearsal: { live: { host: '/run/postgresql' }, modes: ['guide'] } });
+  const input = path.join(dir, 'rehearsal.json');
+  const written = await cli(['rehearse', '--config', file, '--write-input', input]);
+  assert.equal(written.code, 0, written.stderr);
+  assert.match(written.stdout, /start it as rehearseDcm4che with the id kaapana-rehearse-plan-node on the task queue kaapana-migrate-plan-node/);
+  const checked = checkRehearsalInput(JSON.parse(await fs.readFile(input, 'utf8')));
+  assert.ok(checked.ok, JSON.stringify(checked));
+  assert.deepEqual(checked.rehearsal, { live: { host: '/run/postgresql', port: 5432 }, modes: ['guide'], nice: 10, io: 'best-effort' });
+  await fs.rm(input);
 });
 
 test("plan estimates the downtime of the demo node's database from the benchmark's figures, the configured choice marked", async () => {

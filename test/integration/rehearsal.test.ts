@@ -20,6 +20,7 @@ import type { MigrationReport } from '../../src/report/types.js';
 import { createLocalRuntime } from '../../src/runtime/local.js';
 import type { ServerEndpoint } from '../../src/runtime/port.js';
 import { REHEARSAL_WORKFLOW_TYPE, approveSwapUpdate, rehearsalIdFor, rehearsalTagFor, taskQueueFor } from '../../src/shared.js';
+import { cli } from '../cli/run.js';
 import { demoNode, startHarness, startMigration, tempDir, untilPending, waitForPhase, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -181,6 +182,7 @@ test('a failing update script is a problem of the real run; the rehearsal still 
   const live = await liveServer(node);
   // Paced at 1 MiB/s; the scratch servers at the default priority (nice 10).
   const handle = await startRehearsal(node, options(live, { modes: ['fast'], maxDumpMiBps: 1 }));
+  const watching = cli(['watch', '--rehearsal', '--node', node.config.node, '--address', h.server.address], { timeoutMs: 180_000 });
   const report = (await withWorker(h, node.config.node, async () => {
     await untilPending(handle, 'applyUpdate', 60_000, 100);
     const niceness = scratchServers(node).map((pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
@@ -196,6 +198,13 @@ test('a failing update script is a problem of the real run; the rehearsal still 
   assert.match(problem.message, /update-5\.30.*type "no_such_type" does not exist/s);
   assert.equal(report.runs[0]?.outcome, 'failed');
   assert.equal(report.runs[0].predictedMs, undefined, 'no prediction from a run that failed');
+  // watch follows it like a migration and fails with what a real run would hit.
+  const watched = await watching;
+  assert.equal(watched.code, 1, watched.stderr);
+  assert.match(watched.stdout, /✔ snapshotLive \([\d.]+ s\): /);
+  assert.match(watched.stdout, /✔ verifyLoad \([\d.]+ s\): fast: all tables equal/);
+  assert.match(watched.stdout, /problem \(fast\): .*no_such_type/);
+  assert.match(watched.stderr, /error: the rehearsal of rehearse-script found 1 problem\(s\) a real migration would hit\n  data: the live database was only read/);
   await assertNothingLeft(node, handle);
   assert.equal(live.currentPid(), live.pid);
   await live.stop();
@@ -222,7 +231,8 @@ test('cancelled during a mode run: the scratch copies and servers are removed', 
   const handle = await startRehearsal(node, options(live, { modes: ['guide'] }));
   await withWorker(h, node.config.node, async () => {
     await untilPending(handle, 'applyUpdate', 60_000, 100);
-    await handle.cancel();
+    const aborted = await cli(['abort', '--rehearsal', '--node', node.config.node, '--address', h.server.address]);
+    assert.match(aborted.stdout, /the rehearsal stops and removes its scratch copies/);
     await assert.rejects(handle.result(), WorkflowFailedError);
   });
   assert.equal((await handle.describe()).status.name, 'CANCELLED');
