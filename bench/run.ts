@@ -2,7 +2,7 @@
 // path variants, side by side on the same machine and servers, at each size; results in BENCHMARKS.md.
 // The workflow modes' times also become the downtime estimates of `plan` and the report
 // (src/plan/throughput.json, rewritten whenever all four ran at two sizes or more).
-// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,guide-counts,fast,fast-counts,direct,stream,bulk] [--vendor DIR] [--root DIR] [--out FILE] [--throughput FILE]
+// usage: tsx bench/run.ts [--sizes 100000,1000000] [--modes baseline,guide,guide-counts,fast,fast-counts,rehearsal,direct,stream,bulk] [--vendor DIR] [--root DIR] [--out FILE] [--throughput FILE]
 // --vendor: the vendor's 5.26 and 5.32 schemas and update scripts instead of the miniature (src/demo/vendor.ts).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,14 +25,17 @@ import type { MigrationReport } from '../src/report/types.js';
 import { classTotals } from '../src/report/statements.js';
 import type { ScriptResult } from '../src/activities/updates.js';
 import { createLocalRuntime } from '../src/runtime/local.js';
-import { approveSwapUpdate } from '../src/shared.js';
+import { rehearsalInput } from '../src/config/input.js';
+import { rehearsalSchema } from '../src/config/rehearsal.js';
+import type { RehearsalReport } from '../src/report/rehearsal.js';
+import { approveSwapUpdate, REHEARSAL_WORKFLOW_TYPE, rehearsalIdFor, taskQueueFor } from '../src/shared.js';
 import type { Phase, Variant } from '../test/support/fast-sequence.js';
 import { deployedWorkerCommand } from '../test/support/deployed-worker.js';
 import { startHarness, startMigration, waitForPhase, type Harness } from '../test/support/harness.js';
 import { equivalence, snapshot, type Snapshot } from '../test/support/equivalence.js';
 import { copyNode, MINIATURE, SEED, templateNode } from './nodes.js';
 import { peakRssOf, startChild } from './proc.js';
-import { renderPhases, renderRatios, renderStatementClasses, renderTable, type Result } from './table.js';
+import { renderPhases, renderPredictions, renderRatios, renderStatementClasses, renderTable, type Prediction, type Result } from './table.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RUN_TAG = 'bench';
@@ -105,6 +108,22 @@ async function baseline(node: DemoNode, instances: number): Promise<[Result, str
  * and environment read from the unit); the wait for approval is not counted.
  */
 async function workflow(h: Harness, node: DemoNode, instances: number, label: string, overrides: Partial<MigrationConfig>): Promise<[Result, string]> {
+  return withBuiltWorker(h, node, async (peakRss) => {
+    const started = Date.now();
+    const handle = await startMigration(h, { ...node, config: { ...node.config, ...overrides } });
+    await waitForPhase(handle, 'awaiting-approval', 2 * HOUR);
+    await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'bench' }] });
+    const report = (await handle.result()) as MigrationReport;
+    const wall = Date.now() - started;
+    const waited = report.steps.find((s) => s.step === 'awaitApproval')?.ms ?? 0;
+    const phases = report.steps.filter((s) => s.status === 'ok' && s.step !== 'awaitApproval').map((s) => ({ name: s.step, ms: s.ms }));
+    const result: Result = { mode: label, instances, phases, totalMs: wall - waited, peakRss: peakRss(), dumpBytes: report.dumps.map((d) => d.bytes), statementClasses: classTotals(report.scripts) };
+    return [result, layoutFor(node.config, report.runTag).original];
+  });
+}
+
+/** Runs `fn` while the built worker, started as the systemd unit starts it, serves the node; `peakRss` reads its high-water mark. */
+async function withBuiltWorker<T>(h: Harness, node: DemoNode, fn: (peakRss: () => number) => Promise<T>): Promise<T> {
   const { nodeOptions, env } = deployedWorkerCommand();
   const worker = spawn(process.execPath, [...nodeOptions, path.join(here, '..', 'dist', 'workers', 'main.js'), '--node', node.config.node], {
     env: { ...process.env, ...env, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: 'default' },
@@ -119,20 +138,35 @@ async function workflow(h: Harness, node: DemoNode, instances: number, label: st
     void exited.then(() => reject(new Error('the worker exited before it started')));
   });
   await ready;
-  const started = Date.now();
-  const handle = await startMigration(h, { ...node, config: { ...node.config, ...overrides } });
-  await waitForPhase(handle, 'awaiting-approval', 2 * HOUR);
-  await handle.executeUpdate(approveSwapUpdate, { args: [{ by: 'bench' }] });
-  const report = (await handle.result()) as MigrationReport;
-  const wall = Date.now() - started;
-  // The high-water mark of the worker's resident set over the whole run, read before it stops.
-  const peakRss = peakRssOf(worker.pid!);
-  worker.kill('SIGTERM');
-  await exited;
-  const waited = report.steps.find((s) => s.step === 'awaitApproval')?.ms ?? 0;
-  const phases = report.steps.filter((s) => s.status === 'ok' && s.step !== 'awaitApproval').map((s) => ({ name: s.step, ms: s.ms }));
-  const result: Result = { mode: label, instances, phases, totalMs: wall - waited, peakRss, dumpBytes: report.dumps.map((d) => d.bytes), statementClasses: classTotals(report.scripts) };
-  return [result, layoutFor(node.config, report.runTag).original];
+  try {
+    // The high-water mark of the worker's resident set, read before it stops.
+    return await fn(() => peakRssOf(worker.pid!));
+  } finally {
+    worker.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/**
+ * (d) a rehearsal of the guide and fast modes on a copy whose server runs as the PACS's would
+ * (writable, on the live directory): its predictions, compared below with the same size's runs.
+ */
+async function rehearse(h: Harness, node: DemoNode, instances: number): Promise<Prediction[]> {
+  const { runtime, credentials } = envOf(node);
+  const name = 'postgres-dcm4che';
+  const endpoint = await runtime.start({ name, image: 'old', dataDir: node.config.paths.dataDir, readOnly: false, database: credentials }, 120_000);
+  try {
+    return await withBuiltWorker(h, node, async () => {
+      const rehearsal = rehearsalSchema.parse({ live: { host: endpoint.host, port: endpoint.port }, modes: ['guide', 'fast'] });
+      const handle = await h.client.workflow.start(REHEARSAL_WORKFLOW_TYPE, { taskQueue: taskQueueFor(node.config.node), workflowId: rehearsalIdFor(node.config.node), args: [rehearsalInput(node.config, rehearsal)] });
+      const report = (await handle.result()) as RehearsalReport;
+      if (report.outcome !== 'passed') throw new Error(`the rehearsal at ${instances} instances: ${report.outcome}: ${JSON.stringify(report.problems)}`);
+      return report.runs.map((r) => ({ instances, mode: r.mode, predictedMs: r.predictedMs!, snapshotMs: report.live!.snapshot!.ms }));
+    });
+  } finally {
+    await runtime.stop(name);
+    await runtime.remove(name);
+  }
 }
 
 /**
@@ -151,9 +185,10 @@ async function fast(variant: Variant, node: DemoNode, instances: number): Promis
 const WORKFLOW_MODES: Record<string, Partial<MigrationConfig>> = Object.fromEntries(WORKFLOW_VARIANTS.map((v) => [v.name, { mode: v.mode, verification: v.verification }]));
 
 const results: Result[] = [];
+const predictions: Prediction[] = [];
 /** The size of each template's database directory, as `plan` measures a node's. */
 const dataDirBytes = new Map<number, number>();
-const h = modes.some((m) => m in WORKFLOW_MODES) ? await startHarness() : undefined;
+const h = modes.some((m) => m in WORKFLOW_MODES || m === 'rehearsal') ? await startHarness() : undefined;
 try {
   for (const instances of sizes) {
     const template = await templateNode(root, instances, sql);
@@ -173,6 +208,11 @@ try {
       outcomes.push(median);
     };
     if (modes.includes('baseline')) await measure('base', (n) => baseline(n, instances));
+    if (h && modes.includes('rehearsal')) {
+      const node = await copyNode(root, template, `rehearsal-${instances}`, instances, sql);
+      predictions.push(...(await rehearse(h, node, instances)));
+      await fs.rm(node.dir, { recursive: true, force: true });
+    }
     for (const [label, overrides] of Object.entries(WORKFLOW_MODES).filter(([m]) => h && modes.includes(m))) {
       await measure(label, (n) => workflow(h!, n, instances, label, overrides));
     }
@@ -227,7 +267,12 @@ Ratios:
 
 ${renderRatios(results)}
 
-Update statements by class (psql's time for each statement of the scripts, summed; in brackets how many; then all
+${predictions.length > 0 ? `Rehearsal (\`rehearsal\`: both modes rehearsed on a copy while its server ran as the PACS's, at the default nice 10;
+the prediction against the same size's run above):
+
+${renderPredictions(predictions, results)}
+
+` : ''}Update statements by class (psql's time for each statement of the scripts, summed; in brackets how many; then all
 statements against the update phases; the rest is what a script costs besides its statements: the activity's
 dispatch, its probes, psql's start, the commit):
 
@@ -239,6 +284,7 @@ await fs.writeFile(args.out, kept.startsWith(NOTES_MARKER) ? `${markdown}\n${kep
 console.log(renderTable(results));
 console.log(`\nRatios:\n${renderRatios(results)}`);
 console.log(`\nUpdate statements by class:\n${renderStatementClasses(results)}`);
+if (predictions.length > 0) console.log(`\nRehearsal:\n${renderPredictions(predictions, results)}`);
 
 /** Each workflow variant's runs: its total without the approval wait, against the template's directory size. */
 const runsOf = (name: VariantName): MeasuredRun[] =>

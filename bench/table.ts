@@ -105,3 +105,22 @@ export function renderStatementClasses(results: Result[]): string {
     })
     .join('\n');
 }
+
+/** A rehearsal's prediction of one mode's downtime at one size. */
+export interface Prediction {
+  instances: number;
+  mode: string;
+  predictedMs: number;
+  /** How long it held the live database's snapshot open. */
+  snapshotMs: number;
+}
+
+/** Each prediction against the measured run of its mode and size (the median, when repeated). */
+export function renderPredictions(predictions: Prediction[], results: Result[]): string {
+  const rows = predictions.map((p) => {
+    const run = results.find((r) => r.mode === p.mode && r.instances === p.instances);
+    const ratio = run ? `${(run.totalMs / p.predictedMs).toFixed(2)}×` : 'not run';
+    return `| ${p.instances.toLocaleString('en')} | ${p.mode} | ${seconds(p.predictedMs)} | ${run ? seconds(run.totalMs) : '—'} | ${ratio} | ${seconds(p.snapshotMs)} |`;
+  });
+  return ['| instances | mode | predicted | measured | measured / predicted | snapshot held |', '|---:|---|---:|---:|---:|---:|', ...rows].join('\n');
+}

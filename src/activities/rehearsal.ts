@@ -67,7 +67,8 @@ export function createRehearsalActivities(deps: ActivityDeps) {
       }
       const home = layoutFor(ctx.config, ctx.runTag).runDir;
       const scratch = path.join(ctx.rehearsal.scratchDir ?? ctx.config.paths.fastDataDir, path.basename(home));
-      const state = path.join(ctx.config.runtime.stateDir, path.basename(home));
+      // Short: the local runtime's socket paths below it must stay under 108 bytes.
+      const state = path.join(ctx.config.runtime.stateDir, ctx.runTag);
       let live;
       try {
         live = await liveOf(ctx);
@@ -90,7 +91,10 @@ export function createRehearsalActivities(deps: ActivityDeps) {
       const realRun: string[] = [];
       const layout = layoutFor(ctx.config, ctx.runTag);
       // Sizes the live directory's files without opening any (its server keeps running).
-      await checkSpace(spaceNeeds(ctx.config, layout, await directoryBytes(layout.original))).catch((err: Error) => realRun.push(err.message));
+      await directoryBytes(layout.original).then(
+        (bytes) => checkSpace(spaceNeeds(ctx.config, layout, bytes)).catch((err: Error) => realRun.push(err.message)),
+        (err: Error) => realRun.push(`the live directory ${layout.original} could not be sized for a real run's space check: ${err.message}`),
+      );
       const priority: Priority = { nice: ctx.rehearsal.nice, io: ctx.rehearsal.io };
       const runs = ctx.rehearsal.modes.map((mode) => ({ mode, ctx: { config: scratchConfig(ctx.config, scratch, state, mode), runTag: `${ctx.runTag}-${mode}`, priority } }));
       return { home, scratch, state, where: live.where, liveBytes, tableBytes, at: new Date().toISOString(), runs, realRun };

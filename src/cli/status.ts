@@ -1,17 +1,18 @@
 // `status`: the migrations of one node or of the whole fleet, open and closed, from visibility.
 import type { Command } from 'commander';
-import { SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, WORKFLOW_TYPE } from '../shared.js';
+import { REHEARSAL_WORKFLOW_TYPE, SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, WORKFLOW_TYPE } from '../shared.js';
 import { parseNode, targetOf, withTemporal } from './common.js';
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('list migrations (running and ended) with their phase, of one node or of all nodes')
+    .description('list migrations (or rehearsals) with their phase, running and ended, of one node or of all nodes')
     .option('--node <name>', 'only this node', parseNode)
-    .action(async (opts: { node?: string }, command: Command) => {
+    .option('--rehearsals', 'list the rehearsals instead')
+    .action(async (opts: { node?: string; rehearsals?: boolean }, command: Command) => {
       await withTemporal(targetOf(command), async (client) => {
         // parseNode admits no quotes, so the name is safe inside the query.
-        const query = `WorkflowType = '${WORKFLOW_TYPE}'${opts.node ? ` AND ${SA_NODE.name} = '${opts.node}'` : ''}`;
+        const query = `WorkflowType = '${opts.rehearsals ? REHEARSAL_WORKFLOW_TYPE : WORKFLOW_TYPE}'${opts.node ? ` AND ${SA_NODE.name} = '${opts.node}'` : ''}`;
         const rows: string[][] = [];
         for await (const run of client.workflow.list({ query })) {
           const attrs = run.typedSearchAttributes;
@@ -26,7 +27,7 @@ export function registerStatus(program: Command): void {
           ]);
         }
         if (rows.length === 0) {
-          process.stdout.write(`No migrations${opts.node ? ` of node ${opts.node}` : ''} found in namespace ${client.options.namespace}.\n`);
+          process.stdout.write(`No ${opts.rehearsals ? 'rehearsals' : 'migrations'}${opts.node ? ` of node ${opts.node}` : ''} found in namespace ${client.options.namespace}.\n`);
           return;
         }
         process.stdout.write(table(['NODE', 'STATUS', 'PHASE', 'ARCHIVE', 'STARTED (UTC)', 'CLOSED (UTC)', 'RUN'], rows));

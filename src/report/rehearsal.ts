@@ -2,7 +2,7 @@
 import type { Attempt } from '../attempt-journal.js';
 import { cell, duration, mib } from '../format.js';
 import { renderAttempts } from './attempts.js';
-import type { MigrationReport, StepRecord } from './types.js';
+import type { MigrationReport, RunIdentity, StepRecord } from './types.js';
 
 export type RehearsedMode = 'fast' | 'guide';
 
@@ -26,13 +26,7 @@ export interface RehearsedRun {
   failure?: string;
 }
 
-export interface RehearsalReport {
-  node: string;
-  workflowId: string;
-  runId: string;
-  runTag: string;
-  startedAt: string;
-  endedAt?: string;
+export interface RehearsalReport extends RunIdentity {
   /** passed: every mode completed without a problem; problems: it ran, and found some; failed: it could not run (or was cancelled). */
   outcome: 'passed' | 'problems' | 'failed' | 'cancelled';
   live?: {

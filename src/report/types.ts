@@ -30,13 +30,17 @@ export interface DowntimeComparison {
   figures: string;
 }
 
-export interface MigrationReport {
+/** Which run a report is of, and when it ran (a migration's and a rehearsal's alike). */
+export interface RunIdentity {
   node: string;
   workflowId: string;
   runId: string;
   runTag: string;
   startedAt: string;
   endedAt?: string;
+}
+
+export interface MigrationReport extends RunIdentity {
   outcome: 'completed' | 'refused' | 'rolled-back' | 'failed';
   versions: { from: string; to: string; alreadyPresent: string[]; applied: string[] };
   steps: StepRecord[];

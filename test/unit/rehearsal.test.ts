@@ -6,7 +6,12 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
 import YAML from 'yaml';
+import { createRehearsalActivities } from '../../src/activities/rehearsal.js';
+import { realDeps } from '../../src/deps.js';
+import { createLogger } from '../../src/log.js';
 import { ConfigError, loadConfig, loadNodeFile } from '../../src/config/load.js';
 import { rehearsalProblems, rehearsalSchema, within } from '../../src/config/rehearsal.js';
 import { countCopyRows } from '../../src/rehearsal/copy-rows.js';
@@ -108,4 +113,14 @@ test('priority: nice and ionice before the command; a container weighs less the 
   assert.deepEqual(priorityArgv({ nice: 19, io: 'idle' }), ['nice', '-n', '19', 'ionice', '-c', '3']);
   assert.equal(cpuSharesOf({ nice: 0, io: 'idle' }), 1024);
   assert.equal(cpuSharesOf({ nice: 10, io: 'idle' }), 512);
+});
+
+test('prepareRehearsal refuses while the migration of the node runs, naming it and how to stop it', async () => {
+  const deps = realDeps(createLogger('rehearsal-test', 'silent'), async (id) => (id === 'kaapana-migrate-busy' ? 'RUNNING' : undefined));
+  const ctx = { config: fakeConfig('busy'), runTag: 'rehearsal-t', rehearsal: rehearsalSchema.parse({ live: { host: '127.0.0.1', port: 1 } }) };
+  await assert.rejects(new MockActivityEnvironment().run(createRehearsalActivities(deps).prepareRehearsal, ctx), (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure && err.type === 'NodeBusy' && err.nonRetryable);
+    assert.match(err.message, /^the migration of node busy runs \(workflow kaapana-migrate-busy\): .*abort --node busy \(it rolls back\)$/);
+    return true;
+  });
 });
