@@ -53,8 +53,11 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '1' },
     /** A directory with old-init/, new-init/ and psql/ of the vendor's SQL (see BENCHMARKS.md). */
     vendor: { type: 'string' },
+    /** The rehearsal's niceness (its default is 10). */
+    'rehearsal-nice': { type: 'string', default: '10' },
   },
 });
+const rehearsalNice = Number(args['rehearsal-nice']);
 const sizes = args.sizes.split(',').map(Number);
 const modes = args.modes.split(',');
 const root = path.resolve(args.root);
@@ -157,7 +160,7 @@ async function rehearse(h: Harness, node: DemoNode, instances: number): Promise<
   const endpoint = await runtime.start({ name, image: 'old', dataDir: node.config.paths.dataDir, readOnly: false, database: credentials }, 120_000);
   try {
     return await withBuiltWorker(h, node, async () => {
-      const rehearsal = rehearsalSchema.parse({ live: { host: endpoint.host, port: endpoint.port }, modes: ['guide', 'fast'] });
+      const rehearsal = rehearsalSchema.parse({ live: { host: endpoint.host, port: endpoint.port }, modes: ['guide', 'fast'], nice: rehearsalNice });
       const handle = await h.client.workflow.start(REHEARSAL_WORKFLOW_TYPE, { taskQueue: taskQueueFor(node.config.node), workflowId: rehearsalIdFor(node.config.node), args: [rehearsalInput(node.config, rehearsal)] });
       const report = (await handle.result()) as RehearsalReport;
       if (report.outcome !== 'passed') throw new Error(`the rehearsal at ${instances} instances: ${report.outcome}: ${JSON.stringify(report.problems)}`);
@@ -235,7 +238,7 @@ try {
   await h?.close();
 }
 
-const command = `npm run bench -- ${vendor ? `--vendor ${vendor} ` : ''}--sizes ${sizes.join(',')} --modes ${modes.join(',')}${repeat > 1 ? ` --repeat ${repeat}` : ''}`;
+const command = `npm run bench -- ${vendor ? `--vendor ${vendor} ` : ''}--sizes ${sizes.join(',')} --modes ${modes.join(',')}${repeat > 1 ? ` --repeat ${repeat}` : ''}${modes.includes('rehearsal') && rehearsalNice !== 10 ? ` --rehearsal-nice ${rehearsalNice}` : ''}`;
 const date = new Date().toISOString().slice(0, 10);
 const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${gib(totalmem())} RAM`;
 const schema = vendor
@@ -267,7 +270,7 @@ Ratios:
 
 ${renderRatios(results)}
 
-${predictions.length > 0 ? `Rehearsal (\`rehearsal\`: both modes rehearsed on a copy while its server ran as the PACS's, at the default nice 10;
+${predictions.length > 0 ? `Rehearsal (\`rehearsal\`: both modes rehearsed on a copy while its server ran as the PACS's, at nice ${rehearsalNice};
 the prediction against the same size's run above):
 
 ${renderPredictions(predictions, results)}
