@@ -435,8 +435,9 @@ describe('Docker runtime on a real engine (podman)', { timeout: 600_000 }, () =>
     await runtime.remove('broken-init');
   });
 
-  test('the new image (PostgreSQL 15) initialises its own schema', { timeout: 120_000 }, async () => {
-    await runtime.start(spec('new', { image: 'new' }), READY_MS);
+  test('the new image (PostgreSQL 15) initialises its own schema; a lowered priority is the container\'s CPU weight', { timeout: 120_000 }, async () => {
+    await runtime.start(spec('new', { image: 'new', priority: { nice: 10, io: 'best-effort' } }), READY_MS);
+    assert.equal((await inspect('new')).HostConfig.CpuShares, 512);
     assert.match((await psql('new', 'SHOW server_version')).stdout, /^15\./);
     assert.equal((await psql('new', "SELECT to_regclass('public.study') IS NOT NULL")).stdout, 't');
     await runtime.stop('new');
