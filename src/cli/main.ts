@@ -4,6 +4,7 @@ import { registerAbort } from './abort.js';
 import { registerApprove } from './approve.js';
 import { formatError } from './common.js';
 import { registerDemo } from './demo.js';
+import { registerFleet } from './fleet.js';
 import { registerPlan } from './plan.js';
 import { registerRehearse } from './rehearse.js';
 import { registerResolve } from './resolve.js';
@@ -16,7 +17,7 @@ const program = new Command('kaapana-migrate')
   .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, the temporal CLI profile, else 127.0.0.1:7233)')
   .option('--namespace <name>', 'Temporal namespace (default: TEMPORAL_NAMESPACE, the profile, else default)')
   .showHelpAfterError();
-for (const register of [registerPlan, registerRehearse, registerStart, registerStatus, registerWatch, registerApprove, registerResolve, registerAbort, registerDemo]) register(program);
+for (const register of [registerPlan, registerRehearse, registerStart, registerStatus, registerWatch, registerApprove, registerResolve, registerAbort, registerFleet, registerDemo]) register(program);
 
 try {
   await program.parseAsync(process.argv);

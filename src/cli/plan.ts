@@ -34,7 +34,7 @@ export function registerPlan(program: Command): void {
 }
 
 /** The preflight of the workflow, with this process's adapters. */
-async function checkNode(config: MigrationConfig, file: string): Promise<{ plan: Plan; notes: string[] }> {
+export async function checkNode(config: MigrationConfig, file: string): Promise<{ plan: Plan; notes: string[] }> {
   const notes: string[] = [];
   // The worker reads the password on the node; a shell without it can still check everything else.
   const password = await resolveSecret(config.database.password).catch((err: unknown) => {

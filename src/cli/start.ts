@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { migrationInput } from '../config/input.js';
 import type { MigrationConfig } from '../config/schema.js';
-import { ARCHIVE_UPDATE_CHAIN } from '../plan/versions.js';
+import { migrationStartOptions } from '../migration-start.js';
 import { SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, WORKFLOW_TYPE, progressQuery, taskQueueFor, workflowIdFor } from '../shared.js';
 import type { migrateDcm4che } from '../workflows/migrate-dcm4che.js';
 import { CliError, NOTHING_CHANGED, cli, readConfig, refuseWhileOtherRuns, targetOf, withTemporal } from './common.js';
@@ -34,36 +34,12 @@ export function registerStart(program: Command): void {
     });
 }
 
-/** The archive version before the first update of the range: what the node runs until the updates. */
-function versionBefore(from: string): string {
-  const i = (ARCHIVE_UPDATE_CHAIN as readonly string[]).indexOf(from);
-  return i > 0 ? ARCHIVE_UPDATE_CHAIN[i - 1]! : '5.26';
-}
-
 export async function startMigration(client: Client, config: MigrationConfig): Promise<WorkflowHandleWithFirstExecutionRunId<typeof migrateDcm4che>> {
   const node = config.node;
   try {
     return await client.workflow.start<typeof migrateDcm4che>(WORKFLOW_TYPE, {
-      workflowId: workflowIdFor(node),
-      taskQueue: taskQueueFor(node),
+      ...migrationStartOptions(config, `${os.userInfo().username}@${os.hostname()}`),
       args: [migrationInput(config)],
-      // Listable before the worker's first task; the workflow keeps them current from then on.
-      typedSearchAttributes: [
-        { key: SA_NODE, value: node },
-        { key: SA_PHASE, value: 'queued' },
-        { key: SA_ARCHIVE_VERSION, value: versionBefore(config.versions.from) },
-      ],
-      staticSummary: `${node}: dcm4chee database, archive ${config.versions.from} … ${config.versions.to}, PostgreSQL 9.6 → 15`,
-      staticDetails: [
-        `**Node** ${node}, started by ${os.userInfo().username}@${os.hostname()}`,
-        '',
-        `- live database: \`${config.paths.dataDir}\` (renamed only after approval)`,
-        `- working copies beside it and in \`${config.paths.fastDataDir}\``,
-        `- dumps and report: \`${config.paths.backupDir}\``,
-        `- update scripts: \`${config.paths.scriptsDir}\``,
-        '',
-        `Follow: \`kaapana-migrate watch --node ${node}\` · approve the swap: \`kaapana-migrate approve --node ${node}\` · abort (rolls back): \`kaapana-migrate abort --node ${node}\``,
-      ].join('\n'),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {

@@ -328,7 +328,7 @@ function lineView(out: NodeJS.WritableStream): View {
 /** The inventory counts tables under the unit 'rows' (its progress advances once per table). */
 const UNIT_NAMES: Record<NonNullable<StepProgress['unit']>, string> = { bytes: 'bytes', rows: 'tables', rewrites: 'rows rewritten', scripts: 'scripts', commands: 'commands' };
 
-function amountOf(s: StepProgress): string {
+export function amountOf(s: StepProgress): string {
   if (s.total === undefined || s.done === undefined) return '';
   // A dump's size is estimated from the database's: it may pass its total a little.
   const pct = s.total > 0 ? ` (${Math.min(100, Math.floor((100 * s.done) / s.total))}%)` : '';

@@ -1,0 +1,189 @@
+// `fleet`: roll the migration out over many nodes from one Temporal service. `plan` runs every
+// node's plan and writes the rollout's input, `start` starts the parent workflow (migrateFleet) on
+// the fleet worker's queue, `watch` follows it node by node, `approve` lets it go on after the
+// canaries, `pause`, `resume` and `abort` steer it.
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, isGrpcServiceError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import YAML from 'yaml';
+import { z } from 'zod';
+import type { MigrationConfig } from '../config/schema.js';
+import { fleetInput, fleetInputProblems, fleetNameSchema, fleetProblems, fleetSettingsSchema } from '../fleet/input.js';
+import {
+  FLEET_TASK_QUEUE,
+  FLEET_WORKFLOW_TYPE,
+  abortFleetUpdate,
+  approveFleetUpdate,
+  fleetIdFor,
+  pauseFleetUpdate,
+  resumeFleetUpdate,
+  type ActorRequest,
+  type FleetInput,
+} from '../fleet/shared.js';
+import type { migrateFleet } from '../workflows/migrate-fleet.js';
+import { CliError, NOTHING_CHANGED, cli, readConfig, targetOf, withTemporal } from './common.js';
+import { watchFleet } from './fleet-watch.js';
+import { checkNode } from './plan.js';
+
+const DEFAULT_NAME = 'fleet';
+
+/** The file an operator writes: node configuration paths (relative to it) and the rollout's settings. */
+const nodesFileSchema = fleetSettingsSchema
+  .extend({
+    name: fleetNameSchema.default(DEFAULT_NAME),
+    nodes: z.array(z.string().min(1)).min(1),
+    /** The first N nodes, or the nodes named. */
+    canaries: z.union([z.number().int().min(0), z.array(z.string())]).default(0),
+  })
+  .strict();
+
+const parseName = (value: string): string => {
+  if (!fleetNameSchema.safeParse(value).success) throw new InvalidArgumentError(`"${value}" is not a fleet name`);
+  return value;
+};
+const me = () => `${os.userInfo().username}@${os.hostname()}`;
+
+export function registerFleet(program: Command): void {
+  const fleet = program.command('fleet').description('roll the migration out over many nodes: canaries first, a concurrency limit, halt on failure');
+
+  fleet
+    .command('plan')
+    .description("run every node's plan; write the rollout's input only when every node passes")
+    .requiredOption('--nodes <file>', 'the fleet file (YAML): nodes (configuration paths), canaries, concurrency, failureBudget, approval, workerWaitMinutes, onHalt, reportDir')
+    .requiredOption('--write <file>', 'where to write the rollout input (JSON) for `fleet start`')
+    .action(async (opts: { nodes: string; write: string }) => {
+      const input = await planFleet(opts.nodes);
+      await writeFile(opts.write, `${JSON.stringify(input, null, 2)}\n`, { mode: 0o600 });
+      process.stdout.write(`Fleet ${input.name}: every node's plan passed. Rollout input written to ${opts.write}.\nNext: ${cli(`fleet start --fleet ${opts.write}`)}\n`);
+    });
+
+  fleet
+    .command('start')
+    .description('start the rollout written by `fleet plan`; the fleet worker runs it, each node worker its migration')
+    .requiredOption('--fleet <file>', 'the rollout input written by `fleet plan --write`')
+    .option('--watch', 'follow the rollout until it ends')
+    .action(async (opts: { fleet: string; watch?: boolean }, command: Command) => {
+      const input = await readFleetInput(opts.fleet);
+      await withTemporal(targetOf(command), async (client) => {
+        await startFleet(client, input);
+        process.stdout.write(`Started fleet rollout ${input.name} (workflow ${fleetIdFor(input.name)}) over ${input.nodes.length} nodes. Follow it with ${cli(`fleet watch --name ${input.name}`)}.\n`);
+        if (opts.watch) await watchFleet(client, input.name);
+      });
+    });
+
+  fleet
+    .command('watch')
+    .description('follow the rollout: one line per node with its phase and progress; exits 0 when it completed')
+    .option('--name <name>', 'the fleet', parseName, DEFAULT_NAME)
+    .action(async (opts: { name: string }, command: Command) => {
+      await withTemporal(targetOf(command), (client) => watchFleet(client, opts.name));
+    });
+
+  const steer = (name: string, description: string, update: UpdateDefinition<unknown, [ActorRequest]>, done: (fleetName: string) => string) =>
+    fleet
+      .command(name)
+      .description(description)
+      .option('--name <name>', 'the fleet', parseName, DEFAULT_NAME)
+      .option('--by <name>', 'who (recorded in the fleet report)', me())
+      .option('--comment <text>', 'recorded in the fleet report')
+      .action(async (opts: { name: string; by: string; comment?: string }, command: Command) => {
+        await withTemporal(targetOf(command), async (client) => {
+          await sendFleetUpdate(client, opts.name, update, { by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}) });
+          process.stdout.write(`${done(opts.name)}\n`);
+        });
+      });
+  steer('approve', 'go on after the canaries completed', approveFleetUpdate, (n) => `Fleet ${n} approved: the other nodes start now. Follow with ${cli(`fleet watch --name ${n}`)}.`);
+  steer('pause', 'start no more node migrations (the running ones go on)', pauseFleetUpdate, (n) => `Fleet ${n} paused: no node starts until ${cli(`fleet resume --name ${n}`)}.`);
+  steer('resume', 'start node migrations again', resumeFleetUpdate, (n) => `Fleet ${n} resumed.`);
+  steer('abort', 'start no more; cancel the running node migrations (they roll back)', abortFleetUpdate, (n) => `Fleet ${n} aborting: the running node migrations roll back. Follow with ${cli(`fleet watch --name ${n}`)}.`);
+}
+
+/** Reads the fleet file, runs every node's plan (all of them, to name every failure at once). */
+export async function planFleet(file: string): Promise<FleetInput> {
+  const raw = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new CliError(`cannot read ${file}: ${err.message}`, NOTHING_CHANGED, 'name the fleet file with --nodes');
+  });
+  const parsed = nodesFileSchema.safeParse(YAML.parse(raw));
+  if (!parsed.success) {
+    throw new CliError(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`, NOTHING_CHANGED, `correct ${file} and run ${cli(`fleet plan --nodes ${file} --write <file>`)} again`);
+  }
+  const { name, nodes: files, canaries, ...settings } = parsed.data;
+  const configs: MigrationConfig[] = [];
+  const failures: string[] = [];
+  for (const f of files.map((p) => path.resolve(path.dirname(file), p))) {
+    try {
+      const config = await readConfig(f);
+      await checkNode(config, f);
+      configs.push(config);
+      process.stdout.write(`✔ ${config.node}: plan passed (${f})\n`);
+    } catch (err) {
+      const message = err instanceof CliError ? err.what : (err as Error).message;
+      failures.push(`${f}: ${message}`);
+      process.stdout.write(`✖ ${f}: ${message}\n`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new CliError(`the fleet is refused: ${failures.length} of ${files.length} node plan(s) failed (${failures.join('; ')})`, `${NOTHING_CHANGED}; no rollout input was written`, `fix each node (its own ${cli('plan --config <file>')} says more), then run ${cli(`fleet plan --nodes ${file} --write <file>`)} again`);
+  }
+  const names = configs.map((c) => c.node);
+  const fleetSettings = { ...settings, canaries: typeof canaries === 'number' ? names.slice(0, canaries) : canaries };
+  const problems = fleetProblems(names, fleetSettings);
+  if (problems.length > 0) throw new CliError(`${file}: ${problems.join('; ')}`, NOTHING_CHANGED, `correct ${file}`);
+  return fleetInput(name, configs, fleetSettings, me());
+}
+
+async function readFleetInput(file: string): Promise<FleetInput> {
+  const input = JSON.parse(await readFile(file, 'utf8').catch((err: Error) => {
+    throw new CliError(`cannot read ${file}: ${err.message}`, NOTHING_CHANGED, `write it with ${cli('fleet plan --nodes <file> --write <file>')}`);
+  })) as FleetInput;
+  const problems = fleetInputProblems(input);
+  if (problems.length > 0) throw new CliError(`${file} is not a rollout input: ${problems.join('; ')}`, NOTHING_CHANGED, `write it again with ${cli('fleet plan --nodes <file> --write <file>')}`);
+  return { ...input, startedBy: me() };
+}
+
+export async function startFleet(client: Client, input: FleetInput): Promise<WorkflowHandle<typeof migrateFleet>> {
+  const pollers = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: FLEET_TASK_QUEUE } }).then((d) => d.pollers?.length ?? 0, () => undefined);
+  if (pollers === 0) process.stderr.write(`note: no fleet worker polls ${FLEET_TASK_QUEUE} now; the rollout starts once one runs (npm run fleet-worker, or node dist/workers/fleet.js)\n`);
+  try {
+    return await client.workflow.start<typeof migrateFleet>(FLEET_WORKFLOW_TYPE, {
+      workflowId: fleetIdFor(input.name),
+      taskQueue: FLEET_TASK_QUEUE,
+      args: [input],
+      staticSummary: `fleet ${input.name}: ${input.nodes.length} nodes, canaries ${input.settings.canaries.join(', ') || 'none'}, concurrency ${input.settings.concurrency}`,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new CliError(`a rollout of fleet ${input.name} is already running (workflow ${fleetIdFor(input.name)})`, `${NOTHING_CHANGED} by this start`, `follow it with ${cli(`fleet watch --name ${input.name}`)}, or stop it with ${cli(`fleet abort --name ${input.name}`)}`);
+    }
+    throw err;
+  }
+}
+
+const UPDATE_TIMEOUT_MS = 60_000;
+
+async function sendFleetUpdate<Ret>(client: Client, name: string, update: UpdateDefinition<Ret, [ActorRequest]>, request: ActorRequest): Promise<Ret> {
+  const handle = client.workflow.getHandle(fleetIdFor(name));
+  const status = await handle.describe().then(
+    (d) => d.status.name,
+    (err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) throw new CliError(`there is no rollout of fleet ${name} (workflow ${fleetIdFor(name)})`, NOTHING_CHANGED, `start one with ${cli('fleet start --fleet <file>')}`);
+      throw err;
+    },
+  );
+  if (status !== 'RUNNING') throw new CliError(`the rollout of fleet ${name} is not running any more (${status.toLowerCase()})`, `${NOTHING_CHANGED} by this command`, `see how it ended with ${cli(`fleet watch --name ${name}`)}`);
+  try {
+    return await client.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, () => handle.executeUpdate(update, { args: [request] }));
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      throw new CliError(`the rollout refused "${update.name}": ${err.cause?.message ?? err.message}`, `${NOTHING_CHANGED}: the rollout goes on as before`, `see where it stands with ${cli(`fleet watch --name ${name}`)}`);
+    }
+    if (isGrpcServiceError(err) || (err as Error).name === 'WorkflowUpdateRPCTimeoutOrCancelledError') {
+      throw new CliError(`no answer to "${update.name}" within ${UPDATE_TIMEOUT_MS / 1000} s (${(err as Error).message})`, 'unknown: the rollout may still take it once the fleet worker runs', `check that the fleet worker runs, then ${cli(`fleet watch --name ${name}`)}`);
+    }
+    throw err;
+  }
+}
