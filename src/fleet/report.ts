@@ -5,7 +5,7 @@ import type { FleetNode, FleetReport } from './shared.js';
 /** What a node's row says of where it stands. */
 export function nodeStanding(n: FleetNode): string {
   if (n.status === 'ended') return n.outcome ?? 'ended';
-  if (n.status === 'running') return n.view === 'waiting-for-worker' ? 'running, waiting for its worker' : `running (${n.view ?? 'queued'})`;
+  if (n.status === 'running') return n.view === 'waiting-for-worker' ? 'running, waiting for its worker' : n.view === 'running' ? 'running' : `running (${n.view ?? 'queued'})`;
   if (n.status === 'waiting-for-worker') return 'waiting for its worker (not started)';
   if (n.status === 'starting') return 'starting';
   return n.outcome ?? 'pending';

@@ -10,8 +10,8 @@
 // running child the same way: through the fleet worker's `followNode` activity, which asks Temporal
 // for the child's status and `progress` query and returns when its phase changes or it closes. The
 // state carried over (each node's status, child run id, phase seen, approval sent) is therefore
-// all a new run needs to re-attach. A continue-as-new never happens while a child's start is in
-// flight (its run id would be lost and the next run start it twice).
+// all a new run needs to re-attach. A continue-as-new never happens while a command whose effect
+// the state records is in flight (a child's start, a delegated approval, a cancellation).
 import * as wf from '@temporalio/workflow';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { FleetActivities } from '../fleet/activities.js';
@@ -58,8 +58,20 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
 
   let changes = 0;
   let bug: unknown;
-  /** Child starts in flight: no continue-as-new until each has its run id. */
-  let starting = 0;
+  /**
+   * Commands whose effect the state must record before a continue-as-new: a child's start (its
+   * run id), a delegated approval, a cancellation. A run that continued as new with one in flight
+   * would lose it (the server does not deliver what a closed run initiated) or repeat it.
+   */
+  let inFlight = 0;
+  const recorded = async <T>(command: () => Promise<T>): Promise<T> => {
+    inFlight++;
+    try {
+      return await command();
+    } finally {
+      inFlight--;
+    }
+  };
   const changed = () => {
     changes++;
     showFleet(input.name, state);
@@ -169,14 +181,15 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
     // Paused while the worker was looked for: the start waits for the resume.
     await wf.condition(() => !state.paused || stopping());
     if (stopping()) return (untouched(n), false);
-    starting++;
     try {
-      const child = await wf.startChild(WORKFLOW_TYPE, {
-        ...migrationStartOptions(config, `fleet rollout ${input.name} (${input.startedBy})`),
-        args: [migrationInput(config)],
-        parentClosePolicy: wf.ParentClosePolicy.ABANDON,
-        cancellationType: wf.ChildWorkflowCancellationType.ABANDON,
-      });
+      const child = await recorded(() =>
+        wf.startChild(WORKFLOW_TYPE, {
+          ...migrationStartOptions(config, `fleet rollout ${input.name} (${input.startedBy})`),
+          args: [migrationInput(config)],
+          parentClosePolicy: wf.ParentClosePolicy.ABANDON,
+          cancellationType: wf.ChildWorkflowCancellationType.ABANDON,
+        }),
+      );
       Object.assign(n, { runId: child.firstExecutionRunId, status: 'running', view: 'queued', startedAt: now() });
       delete n.waitingSince;
       return true;
@@ -185,7 +198,6 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
       end(n, 'failed', `a migration of ${n.node} was already running (workflow ${n.workflowId}); the rollout did not start another`);
       return false;
     } finally {
-      starting--;
       changed();
     }
   }
@@ -193,6 +205,14 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
   /** Follows the node's migration to its end; sends the delegated approval when it waits at its gate. */
   async function follow(n: FleetNode): Promise<void> {
     for (;;) {
+      // Also on re-attaching: the view carried over may be a gate the previous run had not answered yet.
+      if (n.view === 'awaiting-approval' && settings.approval === 'fleet' && !n.swapApprovedBy && !n.cancelRequested) {
+        const by = `fleet rollout ${input.name}: ${n.canary ? `canary, started by ${input.startedBy}` : `approved by ${state.fleetApproval?.by ?? input.startedBy}`}`;
+        // Taken at the gate only, where the child waits now; a repeat is ignored by it.
+        await recorded(() => wf.getExternalWorkflowHandle(n.workflowId, n.runId).signal(approveSwapSignal, { by, comment: 'swap approval delegated to the fleet rollout' }));
+        n.swapApprovedBy = by;
+        changed();
+      }
       const r = await followNode({ workflowId: n.workflowId, runId: n.runId!, seen: n.view ?? 'queued', config: configs.get(n.node)! });
       if (r.closed) {
         delete n.view;
@@ -202,13 +222,6 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
       }
       n.view = r.view;
       changed();
-      if (r.view === 'awaiting-approval' && settings.approval === 'fleet' && !n.swapApprovedBy && !n.cancelRequested) {
-        const by = `fleet rollout ${input.name}: ${n.canary ? `canary, started by ${input.startedBy}` : `approved by ${state.fleetApproval?.by ?? input.startedBy}`}`;
-        // The signal is taken at the gate only, where the child waits now; a repeat after a continue-as-new is ignored by it.
-        await wf.getExternalWorkflowHandle(n.workflowId, n.runId).signal(approveSwapSignal, { by, comment: 'swap approval delegated to the fleet rollout' });
-        n.swapApprovedBy = by;
-        changed();
-      }
     }
   }
 
@@ -223,10 +236,10 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
 
   async function cancelRunning(): Promise<void> {
     for (const n of state.nodes.filter((x) => x.status === 'running' && !x.cancelRequested)) {
+      // A child that closed meanwhile cannot be cancelled: followNode reports how it ended.
+      await recorded(() => wf.getExternalWorkflowHandle(n.workflowId, n.runId).cancel().catch(() => undefined));
       n.cancelRequested = true;
       changed();
-      // A child that closed meanwhile cannot be cancelled: followNode reports how it ended.
-      await wf.getExternalWorkflowHandle(n.workflowId, n.runId).cancel().catch(() => undefined);
     }
   }
 
@@ -260,7 +273,7 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
       const busy = state.nodes.some(active);
       if (!busy && (stopping() || state.nodes.every((n) => n.status === 'ended'))) break;
       const info = wf.workflowInfo();
-      if ((info.continueAsNewSuggested || info.historyLength >= tuning.historyEvents) && starting === 0) {
+      if ((info.continueAsNewSuggested || info.historyLength >= tuning.historyEvents) && inFlight === 0) {
         await wf.condition(wf.allHandlersFinished);
         return wf.continueAsNew<typeof migrateFleet>({ ...input, carried: state });
       }

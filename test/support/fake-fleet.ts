@@ -105,14 +105,16 @@ export async function withFakeFleet<T>(env: FakeEnv, prefix: string, opts: FakeF
         await fleetWorker?.stop();
         fleetWorker = undefined;
       },
-      result: (ms = 60_000) =>
-        bounded(
-          started.result().catch((err: unknown) => {
-            throw err instanceof WorkflowFailedError ? new Error(`the fleet workflow failed: ${err.cause?.message}`) : err;
-          }),
-          ms,
-          'the fleet result',
-        ),
+      async result(ms = 60_000) {
+        const outcome = started.result().catch((err: unknown) => {
+          throw err instanceof WorkflowFailedError ? new Error(`the fleet workflow failed: ${err.cause?.message}`) : err;
+        });
+        return bounded(outcome, ms, 'the fleet result').catch(async (err: Error) => {
+          // Where it stood: the parent's phase and every node's status when the wait gave up.
+          const s = await state().catch(() => undefined);
+          throw new Error(`${err.message}; phase ${s?.phase}, runs ${s?.runs}, nodes ${JSON.stringify(s?.nodes.map((n) => [n.node, n.status, n.view ?? n.outcome]))}`);
+        });
+      },
       async until(cond, what, ms = 30_000) {
         const deadline = Date.now() + ms;
         let last: FleetState | undefined;
