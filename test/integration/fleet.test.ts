@@ -89,7 +89,7 @@ test(`${NODES} demo nodes, each with its own worker process: 2 canaries, concurr
     const md = await fs.readFile(report.reportPath!, 'utf8');
     for (const n of nodes) assert.ok(md.includes(n.config.node), `the fleet report lists ${n.config.node}`);
     const text = watched.join('');
-    assert.match(text, /fleet: awaiting-fleet-approval/);
+    assert.match(text, /fleet: rolling-out/);
     assert.match(text, /running (preflight|startOriginal|inventory|prepareBulkLoad|streamOriginalToNew|verifyLoad|applyUpdates|restoreDurability|verifyUpdated|schemaDrift)/, 'fleet watch showed a running node with its step');
     process.stderr.write(`fleet of ${NODES}: plan ${((planned - began) / 1000).toFixed(1)} s, rollout ${((Date.now() - planned) / 1000).toFixed(1)} s\n`);
   } finally {

@@ -104,6 +104,28 @@ test('abort during the rollout: the running node migrations roll back, the other
   });
 });
 
+test('past the budget with onHalt rollback: the running node migration is cancelled and rolls back', async () => {
+  const faults = { 0: { preflight: permanent('PreflightError') }, 1: { 'verify:new': hang(50) } };
+  await withFakeFleet(env, 'fleet-halt-rollback', { count: 4, settings: { concurrency: 2, onHalt: 'rollback' }, faults }, async (fleet) => {
+    const report = await fleet.result();
+    assert.equal(report.outcome, 'halted');
+    assert.deepEqual(report.nodes.map((n) => n.outcome), ['refused', 'cancelled', 'not-started', 'not-started']);
+    assertOriginalBack(fleet.nodes[1]!, { failedCopy: true });
+  });
+});
+
+test('cancelling the parent is an abort: the running node migration rolls back, the parent ends with its report', async () => {
+  await withFakeFleet(env, 'fleet-cancel', { count: 2, settings: { concurrency: 1 }, faults: { 0: { 'verify:new': hang(50) } } }, async (fleet) => {
+    await fleet.nodes[0]!.waitForCall('verify:new', 20_000);
+    await fleet.handle.cancel();
+    const report = await fleet.result();
+    assert.equal(report.outcome, 'aborted');
+    assert.equal(report.reason, 'the fleet workflow was cancelled');
+    assert.deepEqual(report.nodes.map((n) => n.outcome), ['cancelled', 'not-started']);
+    assertOriginalBack(fleet.nodes[0]!, { failedCopy: true });
+  });
+});
+
 test('pause starts no more nodes; resume goes on', async () => {
   await withFakeFleet(env, 'fleet-pause', { count: 3, settings: { concurrency: 1 }, faults: { 0: { 'verify:new': hang() } } }, async (fleet) => {
     await fleet.nodes[0]!.waitForCall('verify:new', 20_000);
