@@ -41,7 +41,7 @@ async function fleetFile(name: string, content: Record<string, unknown>): Promis
   return file;
 }
 
-test('fleet plan runs every node\'s plan and writes the rollout input with the settings', async () => {
+test('fleet plan runs every node\'s plan and writes the rollout input with the settings; fleet start checks it', async () => {
   await Promise.all(['site-a', 'site-b', 'site-c'].map((n) => nodeFile(n)));
   // Node paths are relative to the fleet file.
   const file = await fleetFile('fleet.yaml', { name: 'west', nodes: ['site-a.yaml', 'site-b.yaml', 'site-c.yaml'], canaries: ['site-b'], concurrency: 2, approval: 'fleet', workerWaitMinutes: 10 });
@@ -54,6 +54,13 @@ test('fleet plan runs every node\'s plan and writes the rollout input with the s
   assert.deepEqual(input.nodes.map((n) => n.node), ['site-a', 'site-b', 'site-c']);
   assert.deepEqual(input.settings, { canaries: ['site-b'], concurrency: 2, failureBudget: 0, approval: 'fleet', workerWaitMinutes: 10, onHalt: 'finish' });
   assert.equal((await fs.stat(out)).mode & 0o777, 0o600);
+
+  // `fleet start` checks the input as the parent workflow does, before it connects anywhere.
+  const tampered = path.join(dir, 'tampered.json');
+  await fs.writeFile(tampered, JSON.stringify({ ...input, settings: { ...input.settings, concurrency: 0 } }));
+  const started = await cli(['fleet', 'start', '--fleet', tampered]);
+  assert.equal(started.code, 1);
+  assert.match(started.stderr, /^error: .*tampered\.json is not a rollout input: settings\.concurrency: .*\n {2}data: nothing was changed\n/);
 });
 
 test('one node whose plan fails refuses the fleet: every failure named, nothing written', async () => {
