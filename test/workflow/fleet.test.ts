@@ -4,6 +4,7 @@
 // carrying the state, the parent surviving a restart of its worker, per-node approval.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { workflowMetadataQuery } from '@temporalio/workflow';
 import { abortFleetUpdate, approveFleetUpdate, pauseFleetUpdate, resumeFleetUpdate, type FleetState } from '../../src/fleet/shared.js';
 import { SA_NODE, approveSwapUpdate, workflowIdFor } from '../../src/shared.js';
 import { hang, permanent } from '../support/fake-node.js';
@@ -154,6 +155,10 @@ test('a node whose worker starts late is waited for, shown as waiting for its wo
   await withFakeFleet(env, 'fleet-late', { count: 3, settings: { concurrency: 3 }, lateWorkers: [1] }, async (fleet) => {
     const s = await fleet.until((x) => x.nodes[1]!.status === 'waiting-for-worker', 'node 2 waits for its worker');
     assert.equal(s.nodes[1]!.outcome, undefined);
+    // The Web UI's current details of the parent: the nodes counted by where they stand, then each.
+    const { currentDetails } = (await fleet.handle.query(workflowMetadataQuery)) as { currentDetails?: string };
+    assert.match(currentDetails ?? '', new RegExp(`^\\*\\*Fleet ${fleet.name}\\*\\*: rolling-out\n\n.*1 waiting for its worker \\(not started\\)`));
+    assert.match(currentDetails ?? '', new RegExp(`- \\*\\*${fleet.nodes[1]!.config.node}\\*\\*: waiting for its worker`));
     await fleet.until((x) => x.nodes[0]!.status === 'ended' && x.nodes[2]!.status === 'ended', 'the other nodes completed');
     assert.equal((await fleet.state()).nodes[1]!.status, 'waiting-for-worker');
     await fleet.startWorker(1);
