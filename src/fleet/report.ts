@@ -18,10 +18,11 @@ export function renderFleetReport(r: FleetReport): string {
   const lines = [
     `# Fleet rollout ${r.name}: ${r.outcome}`,
     '',
-    ...(r.reason ? [`**${r.reason}**`, ''] : []),
+    ...(r.reason ? [`**${r.reason}** (at ${r.stoppedAt}; no node migration started after it)`, ''] : []),
     `- started ${r.startedAt}, ended ${r.endedAt}; ${r.runs} run(s) of the parent workflow (continue-as-new)`,
     `- canaries: ${s.canaries.join(', ') || 'none'}; concurrency ${s.concurrency}; failure budget ${s.failureBudget}; swap approval: ${s.approval}; worker wait ${s.workerWaitMinutes} min; on halt: ${s.onHalt}`,
     `- fleet approval: ${r.fleetApproval ? `${r.fleetApproval.by} at ${r.fleetApproval.at}${r.fleetApproval.comment ? ` (${r.fleetApproval.comment})` : ''}` : 'none'}`,
+    ...r.actions.map((a) => `- ${a.action} by ${a.by} at ${a.at}${a.comment ? ` (${a.comment})` : ''}`),
     '',
     '| node | canary | outcome | started | ended | tables | rows before | rows after | versions applied | swap approved by | report (on the node) | failure |',
     '|---|---|---|---|---|---:|---:|---:|---|---|---|---|',

@@ -108,14 +108,21 @@ export interface FleetApproval {
   comment?: string;
 }
 
+/** What an operator told the rollout, in order (the fleet report lists it). */
+export interface FleetAction extends FleetApproval {
+  action: 'approve' | 'pause' | 'resume' | 'abort';
+}
+
 export interface FleetState {
   phase: FleetPhase;
   paused: boolean;
+  actions: FleetAction[];
   startedAt: string;
   nodes: FleetNode[];
   fleetApproval?: FleetApproval;
-  /** Why the rollout halts or aborts. */
+  /** Why the rollout halts or aborts, and since when: no node migration starts after it. */
   reason?: string;
+  stoppedAt?: string;
   /** Runs of the parent so far (1 + its continue-as-new). */
   runs: number;
   endedAt?: string;
@@ -127,10 +134,12 @@ export interface FleetReport {
   name: string;
   outcome: 'completed' | 'halted' | 'aborted';
   reason?: string;
+  stoppedAt?: string;
   startedAt: string;
   endedAt: string;
   settings: FleetSettings;
   fleetApproval?: FleetApproval;
+  actions: FleetAction[];
   runs: number;
   nodes: FleetNode[];
   reportPath?: string;

@@ -24,6 +24,7 @@ import {
   pauseFleetUpdate,
   resumeFleetUpdate,
   type ActorRequest,
+  type FleetAction,
   type FleetInput,
   type FleetNode,
   type FleetReport,
@@ -44,6 +45,7 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
   const state: FleetState = input.carried ?? {
     phase: settings.canaries.length > 0 ? 'canaries' : 'rolling-out',
     paused: false,
+    actions: [],
     startedAt: now(),
     runs: 0,
     nodes: input.nodes.map((c) => ({ node: c.node, canary: settings.canaries.includes(c.node), status: 'pending', workflowId: workflowIdFor(c.node) })),
@@ -83,6 +85,7 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
     if (ended() || state.phase === 'aborting' || (phase === 'halting' && state.phase === 'halting')) return;
     state.phase = phase;
     state.reason = reason;
+    state.stoppedAt = now();
     changed();
   };
 
@@ -92,10 +95,15 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
   };
   const endedWhy = () => (ended() ? `the rollout has ended (${state.phase})` : stopping() ? `the rollout is ${state.phase} (${state.reason})` : undefined);
   const actor = (r?: ActorRequest) => ({ by: r?.by || 'unknown', at: now(), ...(r?.comment ? { comment: r.comment } : {}) });
+  const told = (action: FleetAction['action'], r?: ActorRequest) => {
+    const a = actor(r);
+    state.actions.push({ action, ...a });
+    return a;
+  };
   wf.setHandler(
     approveFleetUpdate,
     (r) => {
-      state.fleetApproval = actor(r);
+      state.fleetApproval = told('approve', r);
       state.phase = 'rolling-out';
       changed();
       return state.fleetApproval;
@@ -116,7 +124,8 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
   );
   wf.setHandler(
     pauseFleetUpdate,
-    (_r: ActorRequest) => {
+    (r: ActorRequest) => {
+      told('pause', r);
       state.paused = true;
       changed();
       return state;
@@ -125,7 +134,8 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
   );
   wf.setHandler(
     resumeFleetUpdate,
-    (_r: ActorRequest) => {
+    (r: ActorRequest) => {
+      told('resume', r);
       state.paused = false;
       changed();
       return state;
@@ -135,7 +145,8 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
   wf.setHandler(
     abortFleetUpdate,
     (r) => {
-      stop('aborting', `aborted by ${actor(r).by}${r?.comment ? ` (${r.comment})` : ''}`);
+      const a = told('abort', r);
+      stop('aborting', `aborted by ${a.by}${a.comment ? ` (${a.comment})` : ''}`);
       return state;
     },
     { validator: (_r: ActorRequest) => refuse(ended() ? `the rollout has ended (${state.phase})` : state.phase === 'aborting' ? 'the rollout is aborting already' : undefined) },
@@ -287,10 +298,12 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
       name: input.name,
       outcome: state.phase as FleetReport['outcome'],
       ...(state.reason ? { reason: state.reason } : {}),
+      ...(state.stoppedAt ? { stoppedAt: state.stoppedAt } : {}),
       startedAt: state.startedAt,
       endedAt: state.endedAt,
       settings,
       ...(state.fleetApproval ? { fleetApproval: state.fleetApproval } : {}),
+      actions: state.actions,
       runs: state.runs,
       nodes: state.nodes,
     };

@@ -75,11 +75,12 @@ test('a failure in node 7 halts the rollout: no node after it starts, the runnin
     const byNode = new Map(report.nodes.map((n, i) => [i, n]));
     assert.equal(byNode.get(6)?.outcome, 'rolled-back');
     assertOriginalBack(fleet.nodes[6]!, { failedCopy: false });
-    // Whatever started, started before node 7 failed; none after.
-    const failedAt = Date.parse(byNode.get(6)!.endedAt!);
+    // Whatever started, started before the rollout saw node 7 fail; none after.
+    const haltedAt = Date.parse(report.stoppedAt!);
+    assert.ok(haltedAt >= Date.parse(byNode.get(6)!.endedAt!));
     for (const [i, n] of byNode) {
       if (n.startedAt) {
-        assert.ok(Date.parse(n.startedAt) <= failedAt, `${n.node} started before the failure`);
+        assert.ok(Date.parse(n.startedAt) <= haltedAt, `${n.node} started before the halt`);
         if (i !== 6) assert.equal(n.outcome, 'completed', `${n.node} finished`);
       } else {
         assert.equal(n.outcome, 'not-started');
@@ -148,6 +149,7 @@ test('pause starts no more nodes; resume goes on', async () => {
     await fleet.handle.executeUpdate(resumeFleetUpdate, { args: [{ by: 'operator' }] });
     const report = await fleet.result();
     assert.deepEqual(report.nodes.map((n) => n.outcome), ['completed', 'completed', 'completed']);
+    assert.deepEqual(report.actions.map((a) => `${a.action} ${a.by}`), ['pause operator', 'resume operator']);
   });
 });
 
