@@ -1,4 +1,4 @@
-// The fleet worker: `kaapana-migrate-fleet-worker` (node dist/workers/fleet.js) anywhere that
+// The fleet worker: `node dist/workers/fleet.js` (npm run fleet-worker) anywhere that
 // reaches the Temporal service; it runs fleet rollouts, each node's migration stays on its node.
 import { createLogger } from '../src/log.js';
 import { createFleetWorker } from '../src/fleet/worker.js';
