@@ -8,13 +8,13 @@ import { within } from '../config/rehearsal.js';
 import { layoutFor, type Layout } from '../config/layout.js';
 import type { RehearsalOptions } from '../config/rehearsal.js';
 import type { MigrationConfig } from '../config/schema.js';
-import { directoryBytes } from '../files.js';
+import { directoryBytes, exists } from '../files.js';
 import { mib } from '../format.js';
 import { checkSpace, PreflightError, spaceNeeds } from '../plan/preflight.js';
 import { queryRows, withClient } from '../postgres/client.js';
 import { TABLE_BYTES } from '../postgres/inventory.js';
 import { restoreFromFile } from '../postgres/transfer.js';
-import { queryLive, snapshotToFile, type Snapshot } from '../rehearsal/snapshot.js';
+import { queryLiveNumbers, snapshotToFile, type Snapshot } from '../rehearsal/snapshot.js';
 import type { Priority } from '../runtime/priority.js';
 import { workflowIdFor } from '../shared.js';
 import type { ActivityDeps, RunContext } from './context.js';
@@ -65,7 +65,8 @@ export function createRehearsalActivities(deps: ActivityDeps) {
       if (migration === 'RUNNING') {
         throw fatal('NodeBusy', `the migration of node ${node} runs (workflow ${workflowIdFor(node)}): a rehearsal starts only when it has ended; follow it with kaapana-migrate watch --node ${node}, or stop it with kaapana-migrate abort --node ${node} (it rolls back)`);
       }
-      const home = layoutFor(ctx.config, ctx.runTag).runDir;
+      const layout = layoutFor(ctx.config, ctx.runTag);
+      const home = layout.runDir;
       const scratch = path.join(ctx.rehearsal.scratchDir ?? ctx.config.paths.fastDataDir, path.basename(home));
       // Short: the local runtime's socket paths below it must stay under 108 bytes.
       const state = path.join(ctx.config.runtime.stateDir, ctx.runTag);
@@ -77,11 +78,9 @@ export function createRehearsalActivities(deps: ActivityDeps) {
         throw err;
       }
       const appName = 'kaapana-migrate-rehearsal';
-      const [liveBytes, tableBytes] = (await queryLive(live, `SELECT pg_database_size(current_database()) || ' ' || (${TABLE_BYTES})`, appName).catch((err: Error) => {
+      const [liveBytes, tableBytes] = await queryLiveNumbers(live, ['pg_database_size(current_database())', `(${TABLE_BYTES})`], appName).catch((err: Error) => {
         throw fatal('PreflightError', `the live database does not answer through ${live.where}: ${err.message}`);
-      }))
-        .split(' ')
-        .map(Number) as [number, number];
+      });
       try {
         await checkSpace([{ dir: scratch, bytes: Math.ceil(liveBytes * SCRATCH_FACTOR * ctx.config.diskMargin), for: `the rehearsal's scratch copies (${SCRATCH_FACTOR}× the live database of ${mib(liveBytes)})` }]);
       } catch (err) {
@@ -89,7 +88,6 @@ export function createRehearsalActivities(deps: ActivityDeps) {
         throw err;
       }
       const realRun: string[] = [];
-      const layout = layoutFor(ctx.config, ctx.runTag);
       // Sizes the live directory's files without opening any (its server keeps running).
       await directoryBytes(layout.original).then(
         (bytes) => checkSpace(spaceNeeds(ctx.config, layout, bytes)).catch((err: Error) => realRun.push(err.message)),
@@ -177,14 +175,14 @@ export function createRehearsalActivities(deps: ActivityDeps) {
           for (const dir of [work, migrated, scratch, failed, runDir]) removed.push(...(await removeWithin(dir, prepared.scratch)));
         }
       }
-      if (!mode) for (const [dir, root] of [[prepared.scratch, prepared.scratch], [prepared.state, prepared.state]] as const) removed.push(...(await removeWithin(dir, root)));
+      if (!mode) for (const dir of [prepared.scratch, prepared.state]) removed.push(...(await removeIfThere(dir)));
       return removed.length > 0 ? `removed ${removed.join(', ')}` : 'nothing left to remove';
     },
 
     /** The live database now: its size and instances, against the snapshot's. */
     async measureGrowth(ctx: RehearsalContext): Promise<{ bytes: number; instances: number; at: string }> {
       const live = await liveOf(ctx);
-      const [bytes, instances] = (await queryLive(live, `SELECT pg_database_size(current_database()) || ' ' || (SELECT count(*) FROM instance)`, 'kaapana-migrate-rehearsal')).split(' ').map(Number) as [number, number];
+      const [bytes, instances] = await queryLiveNumbers(live, ['pg_database_size(current_database())', '(SELECT count(*) FROM instance)'], 'kaapana-migrate-rehearsal');
       return { bytes, instances, at: new Date().toISOString() };
     },
   };
@@ -218,10 +216,14 @@ async function keepAttempts(from: string, to: string): Promise<void> {
 }
 
 /** Removes `dir` when it exists and lies within `root`; refuses anything else. */
-async function removeWithin(dir: string, root: string): Promise<string[]> {
+function removeWithin(dir: string, root: string): Promise<string[]> {
   if (!within(dir, root)) throw new Error(`refusing to remove ${dir}: it is outside the rehearsal's scratch ${root}`);
-  const there = await fs.stat(dir).then(() => true, () => false);
-  if (!there) return [];
+  return removeIfThere(dir);
+}
+
+/** Removes `dir` when it exists; says which it removed. */
+async function removeIfThere(dir: string): Promise<string[]> {
+  if (!(await exists(dir))) return [];
   await fs.rm(dir, { recursive: true, force: true });
   return [dir];
 }

@@ -29,6 +29,11 @@ export async function snapshotToFile(live: LiveDatabase, file: string, opts: Tra
   return { file, ...written, rows, ms: Date.now() - started, at };
 }
 
+/** Numeric expressions evaluated on the live database, in their order. */
+export async function queryLiveNumbers(live: LiveDatabase, expressions: string[], appName: string): Promise<number[]> {
+  return (await queryLive(live, `SELECT ${expressions.map((e) => `(${e})::text`).join(" || ' ' || ")}`, appName)).split(' ').map(Number);
+}
+
 /** One value from the live database (tuples only, unaligned). */
 export async function queryLive(live: LiveDatabase, sql: string, appName: string): Promise<string> {
   const out = new Collector();
