@@ -10,7 +10,7 @@ import { createActivities } from './activities/index.js';
 import type { ActivityDeps } from './activities/context.js';
 import { realDeps } from './deps.js';
 import { taskQueueFor } from './shared.js';
-import { TemporalUnreachable, workflowStatusOf, type TemporalTarget } from './temporal/connection.js';
+import { describeTemporalTarget, resolveTemporalTarget, TemporalUnreachable, workflowStatusOf, type TemporalTarget } from './temporal/connection.js';
 import { activityLogging } from './worker-logging.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -31,6 +31,26 @@ export function installRuntimeLogging(log: Logger): void {
       log[level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error']({ sdk: meta }, message);
     }),
   });
+}
+
+/**
+ * A worker process from start to end: connect to the Temporal service of the environment, run until
+ * SIGTERM/SIGINT (the SDK stops polling and lets running activities finish within the grace time),
+ * close. Any failure is logged and ends the process with status 1.
+ */
+export async function serveWorker(log: Logger, name: string, fields: Record<string, unknown>, create: (connection: NativeConnection, namespace: string) => Promise<Worker>): Promise<void> {
+  try {
+    const target = resolveTemporalTarget();
+    const connection = await connectWorker(target);
+    const worker = await create(connection, target.namespace);
+    log.info({ ...fields, temporal: describeTemporalTarget(target) }, `${name} started`);
+    await worker.run();
+    await connection.close();
+    log.info(`${name} stopped`);
+  } catch (err) {
+    log.error((err as Error).message);
+    process.exitCode = 1;
+  }
 }
 
 /** The worker's connection (Rust core); the caller closes it after the worker has stopped. */

@@ -16,7 +16,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { configSchema, type MigrationConfig } from '../config/schema.js';
 import { rehearsalIdFor, workflowIdFor } from '../shared.js';
 import { MissingPrerequisite } from '../prerequisites.js';
-import { connectClient, resolveTemporalTarget, TemporalUnreachable, type TemporalTarget } from '../temporal/connection.js';
+import { connectClient, resolveTemporalTarget, TemporalUnreachable, workflowStatusOf, type TemporalTarget } from '../temporal/connection.js';
 
 /** A failure told in three parts: what happened, what state the data is in, what to do next. */
 export class CliError extends Error {
@@ -156,18 +156,20 @@ export async function runningMigrationOf(client: Client, node: string, kind: Run
  */
 export async function refuseWhileOtherRuns(client: Client, node: string, starting: RunKind): Promise<void> {
   const other: RunKind = starting === 'migration' ? 'rehearsal' : 'migration';
-  const handle = client.workflow.getHandle(workflowIdOf(other, node));
-  const status = await handle.describe().then((d) => d.status.name, (err: unknown) => {
-    if (err instanceof WorkflowNotFoundError) return undefined;
-    throw err;
-  });
-  if (status !== 'RUNNING') return;
+  const workflowId = workflowIdOf(other, node);
+  if ((await workflowStatusOf(client, workflowId)) !== 'RUNNING') return;
   const flag = other === 'rehearsal' ? ' --rehearsal' : '';
   throw new CliError(
-    `the ${other} of node ${node} runs (workflow ${handle.workflowId}): a ${starting} starts only when it has ended`,
+    `the ${other} of node ${node} runs (workflow ${workflowId}): a ${starting} starts only when it has ended`,
     NOTHING_CHANGED,
     `follow it with ${cli(`watch${flag} --node ${node}`)}, or stop it with ${cli(`abort${flag} --node ${node}`)} (${other === 'rehearsal' ? 'it removes its scratch copies' : 'it rolls back'})`,
   );
+}
+
+/** Without a worker polling `taskQueue` a started workflow would wait silently: says so. Best effort only. */
+export async function warnWithoutPoller(client: Client, taskQueue: string, what: string): Promise<void> {
+  const described = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue } }).catch(() => undefined);
+  if (described && !described.pollers?.length) process.stderr.write(`note: no worker polls ${taskQueue} now; ${what}\n`);
 }
 
 const UPDATE_TIMEOUT_MS = 60_000;
@@ -177,20 +179,37 @@ const UPDATE_TIMEOUT_MS = 60_000;
  * workflow's validator changes nothing, so the message says so.
  */
 export async function sendUpdate<Ret, Args extends [unknown, ...unknown[]]>(client: Client, node: string, update: UpdateDefinition<Ret, Args>, args: Args): Promise<Ret> {
-  const handle = await runningMigrationOf(client, node);
+  return executeUpdateTold(client, await runningMigrationOf(client, node), update, args, {
+    refusedBy: 'the workflow',
+    goesOn: 'the migration goes on as before',
+    mayStill: "the workflow may still accept it once the node's worker runs",
+    checkWorker: 'check that the worker runs on the node (systemctl status kaapana-migrate-worker)',
+    follow: cli(`watch --node ${node}`),
+  });
+}
+
+/** How a command names the workflow it steered, and what to do next, when an update fails. */
+export interface UpdateWords {
+  refusedBy: string;
+  goesOn: string;
+  mayStill: string;
+  checkWorker: string;
+  follow: string;
+}
+
+/**
+ * Sends an update to a running workflow and waits for its result, bounded (without a worker it
+ * would wait for ever); a refusal or no answer is told in `words`.
+ */
+export async function executeUpdateTold<Ret, Args extends [unknown, ...unknown[]]>(client: Client, handle: WorkflowHandle, update: UpdateDefinition<Ret, Args>, args: Args, words: UpdateWords): Promise<Ret> {
   try {
-    // Without a worker the update would wait for ever.
     return await client.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, () => handle.executeUpdate(update, { args }));
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
-      throw new CliError(`the workflow refused "${update.name}": ${err.cause?.message ?? err.message}`, `${NOTHING_CHANGED}: the migration goes on as before`, `see where it stands with ${cli(`watch --node ${node}`)}`);
+      throw new CliError(`${words.refusedBy} refused "${update.name}": ${err.cause?.message ?? err.message}`, `${NOTHING_CHANGED}: ${words.goesOn}`, `see where it stands with ${words.follow}`);
     }
     if (isGrpcServiceError(err) || (err as Error).name === 'WorkflowUpdateRPCTimeoutOrCancelledError') {
-      throw new CliError(
-        `no answer to "${update.name}" within ${UPDATE_TIMEOUT_MS / 1000} s (${(err as Error).message})`,
-        'unknown: the workflow may still accept it once the node\'s worker runs',
-        `check that the worker runs on the node (systemctl status kaapana-migrate-worker), then ${cli(`watch --node ${node}`)}`,
-      );
+      throw new CliError(`no answer to "${update.name}" within ${UPDATE_TIMEOUT_MS / 1000} s (${(err as Error).message})`, `unknown: ${words.mayStill}`, `${words.checkWorker}, then ${words.follow}`);
     }
     throw err;
   }

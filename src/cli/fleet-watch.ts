@@ -2,7 +2,7 @@
 // and progress from its own migration's `progress` query (the parent cannot query its children;
 // the CLI can). One line per node; on a terminal redrawn in place, otherwise printed on change.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { nodeStanding } from '../fleet/report.js';
 import { fleetIdFor, fleetStateQuery, type FleetNode, type FleetReport, type FleetState } from '../fleet/shared.js';
 import { progressQuery, type Progress } from '../shared.js';
@@ -33,15 +33,20 @@ async function childProgress(client: Client, n: FleetNode): Promise<[string, Pro
   return p ? [n.node, p] : undefined;
 }
 
+/** The rollout's description; says so clearly when there is none. */
+export function describeFleet(handle: WorkflowHandle, name: string): Promise<WorkflowExecutionDescription> {
+  return handle.describe().catch((err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`there is no rollout of fleet ${name} (workflow ${fleetIdFor(name)})`, NOTHING_CHANGED, `start one with ${cli('fleet start --fleet <file>')}`);
+    throw err;
+  });
+}
+
 export async function watchFleet(client: Client, name: string, out: NodeJS.WriteStream = process.stdout, everyMs = 1_000): Promise<FleetReport> {
   const handle = client.workflow.getHandle<typeof migrateFleet>(fleetIdFor(name));
   let drawn: string[] = [];
   let last: FleetState | undefined;
   for (;;) {
-    const d = await handle.describe().catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new CliError(`there is no rollout of fleet ${name} (workflow ${fleetIdFor(name)})`, NOTHING_CHANGED, `start one with ${cli('fleet start --fleet <file>')}`);
-      throw err;
-    });
+    const d = await describeFleet(handle, name);
     const state = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(fleetStateQuery)).catch(() => undefined);
     last = state ?? last;
     if (last) {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, isGrpcServiceError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -25,8 +25,8 @@ import {
   type FleetInput,
 } from '../fleet/shared.js';
 import type { migrateFleet } from '../workflows/migrate-fleet.js';
-import { CliError, NOTHING_CHANGED, cli, readConfig, targetOf, withTemporal } from './common.js';
-import { watchFleet } from './fleet-watch.js';
+import { CliError, NOTHING_CHANGED, cli, executeUpdateTold, readConfig, targetOf, warnWithoutPoller, withTemporal } from './common.js';
+import { describeFleet, watchFleet } from './fleet-watch.js';
 import { checkNode } from './plan.js';
 
 const DEFAULT_NAME = 'fleet';
@@ -146,8 +146,7 @@ async function readFleetInput(file: string): Promise<FleetInput> {
 }
 
 export async function startFleet(client: Client, input: FleetInput): Promise<WorkflowHandle<typeof migrateFleet>> {
-  const pollers = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: FLEET_TASK_QUEUE } }).then((d) => d.pollers?.length ?? 0, () => undefined);
-  if (pollers === 0) process.stderr.write(`note: no fleet worker polls ${FLEET_TASK_QUEUE} now; the rollout starts once one runs (npm run fleet-worker, or node dist/workers/fleet.js)\n`);
+  await warnWithoutPoller(client, FLEET_TASK_QUEUE, 'the rollout starts once a fleet worker runs (npm run fleet-worker, or node dist/workers/fleet.js)');
   try {
     return await client.workflow.start<typeof migrateFleet>(FLEET_WORKFLOW_TYPE, {
       workflowId: fleetIdFor(input.name),
@@ -163,27 +162,15 @@ export async function startFleet(client: Client, input: FleetInput): Promise<Wor
   }
 }
 
-const UPDATE_TIMEOUT_MS = 60_000;
-
 async function sendFleetUpdate<Ret>(client: Client, name: string, update: UpdateDefinition<Ret, [ActorRequest]>, request: ActorRequest): Promise<Ret> {
   const handle = client.workflow.getHandle(fleetIdFor(name));
-  const status = await handle.describe().then(
-    (d) => d.status.name,
-    (err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new CliError(`there is no rollout of fleet ${name} (workflow ${fleetIdFor(name)})`, NOTHING_CHANGED, `start one with ${cli('fleet start --fleet <file>')}`);
-      throw err;
-    },
-  );
+  const status = (await describeFleet(handle, name)).status.name;
   if (status !== 'RUNNING') throw new CliError(`the rollout of fleet ${name} is not running any more (${status.toLowerCase()})`, `${NOTHING_CHANGED} by this command`, `see how it ended with ${cli(`fleet watch --name ${name}`)}`);
-  try {
-    return await client.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, () => handle.executeUpdate(update, { args: [request] }));
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) {
-      throw new CliError(`the rollout refused "${update.name}": ${err.cause?.message ?? err.message}`, `${NOTHING_CHANGED}: the rollout goes on as before`, `see where it stands with ${cli(`fleet watch --name ${name}`)}`);
-    }
-    if (isGrpcServiceError(err) || (err as Error).name === 'WorkflowUpdateRPCTimeoutOrCancelledError') {
-      throw new CliError(`no answer to "${update.name}" within ${UPDATE_TIMEOUT_MS / 1000} s (${(err as Error).message})`, 'unknown: the rollout may still take it once the fleet worker runs', `check that the fleet worker runs, then ${cli(`fleet watch --name ${name}`)}`);
-    }
-    throw err;
-  }
+  return executeUpdateTold(client, handle, update, [request], {
+    refusedBy: 'the rollout',
+    goesOn: 'the rollout goes on as before',
+    mayStill: 'the rollout may still take it once the fleet worker runs',
+    checkWorker: 'check that the fleet worker runs',
+    follow: cli(`fleet watch --name ${name}`),
+  });
 }

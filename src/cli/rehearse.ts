@@ -10,8 +10,7 @@ import { rehearsalProblems, type RehearsalOptions } from '../config/rehearsal.js
 import type { MigrationConfig } from '../config/schema.js';
 import { REHEARSAL_WORKFLOW_TYPE, SA_NODE, SA_PHASE, rehearsalIdFor, taskQueueFor } from '../shared.js';
 import type { rehearseDcm4che } from '../workflows/rehearse-dcm4che.js';
-import { CliError, NOTHING_CHANGED, cli, refuseWhileOtherRuns, targetOf, withTemporal } from './common.js';
-import { warnWithoutWorker } from './start.js';
+import { CliError, NOTHING_CHANGED, cli, refuseWhileOtherRuns, targetOf, warnWithoutPoller, withTemporal } from './common.js';
 import { finishWatch, watchMigration } from './watch.js';
 
 export function registerRehearse(program: Command): void {
@@ -30,7 +29,7 @@ export function registerRehearse(program: Command): void {
       }
       await withTemporal(targetOf(command), async (client) => {
         await refuseWhileOtherRuns(client, config.node, 'rehearsal');
-        await warnWithoutWorker(client, config.node);
+        await warnWithoutPoller(client, taskQueueFor(config.node), `the rehearsal starts once kaapana-migrate-worker runs on ${config.node} (systemctl start kaapana-migrate-worker)`);
         const handle = await startRehearsal(client, config, rehearsal);
         process.stdout.write(
           `Started the rehearsal of ${config.node}: workflow ${handle.workflowId}, run ${handle.firstExecutionRunId}. The live database is only read.\n` +

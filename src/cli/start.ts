@@ -8,7 +8,7 @@ import type { MigrationConfig } from '../config/schema.js';
 import { migrationStartOptions } from '../migration-start.js';
 import { SA_ARCHIVE_VERSION, SA_NODE, SA_PHASE, WORKFLOW_TYPE, progressQuery, taskQueueFor, workflowIdFor } from '../shared.js';
 import type { migrateDcm4che } from '../workflows/migrate-dcm4che.js';
-import { CliError, NOTHING_CHANGED, cli, readConfig, refuseWhileOtherRuns, targetOf, withTemporal } from './common.js';
+import { CliError, NOTHING_CHANGED, cli, readConfig, refuseWhileOtherRuns, targetOf, warnWithoutPoller, withTemporal } from './common.js';
 import { finishWatch, watchMigration } from './watch.js';
 
 export function registerStart(program: Command): void {
@@ -23,7 +23,7 @@ export function registerStart(program: Command): void {
       if (!opts.yes) await confirm(`Start the migration of node ${config.node} (archive ${config.versions.from} … ${config.versions.to}, PostgreSQL 9.6 → 15)?`);
       await withTemporal(targetOf(command), async (client) => {
         await refuseWhileOtherRuns(client, config.node, 'migration');
-        await warnWithoutWorker(client, config.node);
+        await warnWithoutPoller(client, taskQueueFor(config.node), `the migration starts once kaapana-migrate-worker runs on ${config.node} (systemctl start kaapana-migrate-worker)`);
         const handle = await startMigration(client, config);
         process.stdout.write(
           `Started the migration of ${config.node}: workflow ${handle.workflowId}, run ${handle.firstExecutionRunId}.\n` +
@@ -59,14 +59,6 @@ export async function startMigration(client: Client, config: MigrationConfig): P
       );
     }
     throw err;
-  }
-}
-
-/** Without a worker polling the node's queue the migration would wait silently. Best effort only. */
-export async function warnWithoutWorker(client: Client, node: string): Promise<void> {
-  const described = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueueFor(node) } }).catch(() => undefined);
-  if (described && !described.pollers?.length) {
-    process.stderr.write(`note: no worker polls ${taskQueueFor(node)} now; the migration starts once kaapana-migrate-worker runs on ${node} (systemctl start kaapana-migrate-worker)\n`);
   }
 }
 
