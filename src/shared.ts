@@ -34,6 +34,19 @@ export function rehearsalTagFor(firstExecutionRunId: string): string {
   return `rehearsal-${runTagFor(firstExecutionRunId)}`;
 }
 
+export const PLAN_WORKFLOW_TYPE = 'planNode';
+
+/**
+ * A plan of the node (`fleet plan`): the id's end tells repeated plans apart, and the prefix keeps
+ * them apart from the node's migration and rehearsal, which a plan never blocks.
+ */
+export function planIdFor(node: string, suffix: string): string {
+  return `kaapana-plan-${node}-${suffix}`;
+}
+
+/** A plan's run tag: the run directory is named after the run, which exists only once a migration starts. */
+export const PLAN_RUN_TAG = '<run>';
+
 /** Every step has one name, used in the workflow, activity summaries, progress, report and tests. */
 export const STEPS = [
   'preflight',

@@ -10,6 +10,7 @@ import { runContextOf } from './activities/context.js';
 import { stepOf } from './activities/steps.js';
 import { appendToJournal, attemptKeyOf, type JournalEntry, type WorkerProcess } from './attempt-journal.js';
 import { layoutFor } from './config/layout.js';
+import { PLAN_WORKFLOW_TYPE } from './shared.js';
 
 export function activityLogging(log: Logger, node: string, identity: string): ActivityInterceptorsFactory {
   const worker: WorkerProcess = { host: os.hostname(), pid: process.pid, identity };
@@ -39,11 +40,14 @@ export function activityLogging(log: Logger, node: string, identity: string): Ac
   });
 }
 
-/** Appends to the attempts journal of the call's run; a call without a RunContext has none. */
+/**
+ * Appends to the attempts journal of the call's run; a call without a RunContext has none, nor has
+ * a plan: there is no run yet, and a plan leaves nothing on the node.
+ */
 function journalOf(ctx: Context, args: unknown[], log: Logger) {
   const key = attemptKeyOf(ctx.info);
   const run = runContextOf(args);
-  if (!key || !run) return undefined;
+  if (!key || !run || ctx.info.workflowType === PLAN_WORKFLOW_TYPE) return undefined;
   try {
     const place = stepOf(ctx.info.activityType, args);
     if (!place) return undefined;

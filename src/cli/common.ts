@@ -16,7 +16,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { configSchema, type MigrationConfig } from '../config/schema.js';
 import { rehearsalIdFor, workflowIdFor } from '../shared.js';
 import { MissingPrerequisite } from '../prerequisites.js';
-import { connectClient, resolveTemporalTarget, TemporalUnreachable, workflowStatusOf, type TemporalTarget } from '../temporal/connection.js';
+import { connectClient, resolveTemporalTarget, TemporalUnreachable, workerPolls, workflowStatusOf, type TemporalTarget } from '../temporal/connection.js';
 
 /** A failure told in three parts: what happened, what state the data is in, what to do next. */
 export class CliError extends Error {
@@ -168,8 +168,7 @@ export async function refuseWhileOtherRuns(client: Client, node: string, startin
 
 /** Without a worker polling `taskQueue` a started workflow would wait silently: says so. Best effort only. */
 export async function warnWithoutPoller(client: Client, taskQueue: string, what: string): Promise<void> {
-  const described = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue } }).catch(() => undefined);
-  if (described && !described.pollers?.length) process.stderr.write(`note: no worker polls ${taskQueue} now; ${what}\n`);
+  if (!(await workerPolls(client, taskQueue).catch(() => true))) process.stderr.write(`note: no worker polls ${taskQueue} now; ${what}\n`);
 }
 
 const UPDATE_TIMEOUT_MS = 60_000;

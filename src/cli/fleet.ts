@@ -1,7 +1,7 @@
 // `fleet`: roll the migration out over many nodes from one Temporal service. `plan` runs every
-// node's plan and writes the rollout's input, `start` starts the parent workflow (migrateFleet) on
-// the fleet worker's queue, `watch` follows it node by node, `approve` lets it go on after the
-// canaries, `pause`, `resume` and `abort` steer it.
+// node's plan on that node's worker and writes the rollout's input, `start` starts the parent
+// workflow (migrateFleet) on the fleet worker's queue, `watch` follows it node by node, `approve`
+// lets it go on after the canaries, `pause`, `resume` and `abort` steer it.
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,11 +23,13 @@ import {
   resumeFleetUpdate,
   type ActorRequest,
   type FleetInput,
+  type FleetSettings,
 } from '../fleet/shared.js';
+import { mib } from '../format.js';
 import type { migrateFleet } from '../workflows/migrate-fleet.js';
 import { CliError, NOTHING_CHANGED, cli, executeUpdateTold, readConfig, targetOf, warnWithoutPoller, withTemporal } from './common.js';
 import { describeFleet, watchFleet } from './fleet-watch.js';
-import { checkNode } from './plan.js';
+import { planOnNode } from './node-plan.js';
 
 const DEFAULT_NAME = 'fleet';
 
@@ -45,6 +47,11 @@ const parseName = (value: string): string => {
   if (!fleetNameSchema.safeParse(value).success) throw new InvalidArgumentError(`"${value}" is not a fleet name`);
   return value;
 };
+const parseSeconds = (value: string): number => {
+  const seconds = Number(value);
+  if (!(seconds > 0)) throw new InvalidArgumentError(`"${value}" is not a number of seconds`);
+  return seconds;
+};
 const me = () => `${os.userInfo().username}@${os.hostname()}`;
 
 export function registerFleet(program: Command): void {
@@ -52,11 +59,13 @@ export function registerFleet(program: Command): void {
 
   fleet
     .command('plan')
-    .description("run every node's plan; write the rollout's input only when every node passes")
+    .description("run every node's plan on that node's worker; write the rollout's input only when every node passes")
     .requiredOption('--nodes <file>', 'the fleet file (YAML): nodes (configuration paths), canaries, concurrency, failureBudget, approval, workerWaitMinutes, onHalt, reportDir')
     .requiredOption('--write <file>', 'where to write the rollout input (JSON) for `fleet start`')
-    .action(async (opts: { nodes: string; write: string }) => {
-      const input = await planFleet(opts.nodes);
+    .option('--worker-wait <seconds>', "how long a node's task queue may stay without a worker before its plan fails", parseSeconds, 60)
+    .action(async (opts: { nodes: string; write: string; workerWait: number }, command: Command) => {
+      const fleetFile = await readFleetFile(opts.nodes);
+      const input = await withTemporal(targetOf(command), (client) => planFleet(client, fleetFile, opts.workerWait));
       await writeFile(opts.write, `${JSON.stringify(input, null, 2)}\n`, { mode: 0o600 });
       process.stdout.write(`Fleet ${input.name}: every node's plan passed. Rollout input written to ${opts.write}.\nNext: ${cli(`fleet start --fleet ${opts.write}`)}\n`);
     });
@@ -102,8 +111,23 @@ export function registerFleet(program: Command): void {
   steer('abort', 'start no more; cancel the running node migrations (they roll back)', abortFleetUpdate, (n) => `Fleet ${n} aborting: the running node migrations roll back. Follow with ${cli(`fleet watch --name ${n}`)}.`);
 }
 
-/** Reads the fleet file, runs every node's plan (all of them, to name every failure at once). */
-export async function planFleet(file: string): Promise<FleetInput> {
+/** The fleet file as read where the command runs: its settings and the node configurations that could be read. */
+export interface FleetFile {
+  file: string;
+  name: string;
+  settings: FleetSettings;
+  nodes: { file: string; config: MigrationConfig }[];
+  /** The node files that could not be read, each with why (told already). */
+  failures: string[];
+  /** Nodes the file lists. */
+  listed: number;
+}
+
+/**
+ * Reads the fleet file and every node's configuration here (each mistake told at once, per node);
+ * a mistake in the fleet's own settings is refused before any node is asked.
+ */
+export async function readFleetFile(file: string): Promise<FleetFile> {
   const raw = await readFile(file, 'utf8').catch((err: Error) => {
     throw new CliError(`cannot read ${file}: ${err.message}`, NOTHING_CHANGED, 'name the fleet file with --nodes');
   });
@@ -112,28 +136,55 @@ export async function planFleet(file: string): Promise<FleetInput> {
     throw new CliError(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`, NOTHING_CHANGED, `correct ${file} and run ${cli(`fleet plan --nodes ${file} --write <file>`)} again`);
   }
   const { name, nodes: files, canaries, ...settings } = parsed.data;
-  const configs: MigrationConfig[] = [];
+  const nodes: FleetFile['nodes'] = [];
   const failures: string[] = [];
   for (const f of files.map((p) => path.resolve(path.dirname(file), p))) {
     try {
-      const config = await readConfig(f);
-      await checkNode(config, f);
-      configs.push(config);
-      process.stdout.write(`✔ ${config.node}: plan passed (${f})\n`);
+      nodes.push({ file: f, config: await readConfig(f) });
     } catch (err) {
-      const message = err instanceof CliError ? err.what : (err as Error).message;
-      failures.push(`${f}: ${message}`);
-      process.stdout.write(`✖ ${f}: ${message}\n`);
+      failures.push(failed(f, err));
     }
   }
-  if (failures.length > 0) {
-    throw new CliError(`the fleet is refused: ${failures.length} of ${files.length} node plan(s) failed (${failures.join('; ')})`, `${NOTHING_CHANGED}; no rollout input was written`, `fix each node (its own ${cli('plan --config <file>')} says more), then run ${cli(`fleet plan --nodes ${file} --write <file>`)} again`);
-  }
-  const names = configs.map((c) => c.node);
+  const names = nodes.map((n) => n.config.node);
   const fleetSettings = { ...settings, canaries: typeof canaries === 'number' ? names.slice(0, canaries) : canaries };
-  const problems = fleetProblems(names, fleetSettings);
+  // Against the nodes read: with one missing, the fleet is refused for it anyway.
+  const problems = failures.length === 0 ? fleetProblems(names, fleetSettings) : [];
   if (problems.length > 0) throw new CliError(`${file}: ${problems.join('; ')}`, NOTHING_CHANGED, `correct ${file}`);
-  return fleetInput(name, configs, fleetSettings, me());
+  return { file, name, settings: fleetSettings, nodes, failures, listed: files.length };
+}
+
+/**
+ * Runs every node's plan on that node's worker, all at once, and names every failure; the rollout's
+ * input only when every node passed. `workerWaitSeconds`: how long a node's queue may stay without
+ * a worker before its plan counts as failed.
+ */
+export async function planFleet(client: Client, fleet: FleetFile, workerWaitSeconds: number): Promise<FleetInput> {
+  const failures = [...fleet.failures];
+  await Promise.all(
+    fleet.nodes.map(async ({ file: f, config }) => {
+      try {
+        const { plan, workflowId } = await planOnNode(client, config, workerWaitSeconds * 1000);
+        process.stdout.write(
+          `✔ ${config.node}: plan passed on its worker, ${plan.scripts.length} update scripts, database directory ${mib(plan.dataDirBytes)} (${f}; workflow ${workflowId})\n` +
+            plan.notes.map((n) => `    note: ${n}\n`).join(''),
+        );
+      } catch (err) {
+        failures.push(failed(f, err));
+      }
+    }),
+  );
+  const { file, listed } = fleet;
+  if (failures.length > 0) {
+    throw new CliError(`the fleet is refused: ${failures.length} of ${listed} node plan(s) failed (${failures.join('; ')})`, `${NOTHING_CHANGED}; no rollout input was written`, `fix each node (its own ${cli('plan --config <file>')} on the node says more), then run ${cli(`fleet plan --nodes ${file} --write <file>`)} again`);
+  }
+  return fleetInput(fleet.name, fleet.nodes.map((n) => n.config), fleet.settings, me());
+}
+
+/** A node that failed, told at once and kept for the refusal. */
+function failed(file: string, err: unknown): string {
+  const message = err instanceof CliError ? err.what : (err as Error).message;
+  process.stdout.write(`✖ ${file}: ${message}\n`);
+  return `${file}: ${message}`;
 }
 
 async function readFleetInput(file: string): Promise<FleetInput> {

@@ -10,7 +10,7 @@ import { createLogger } from '../log.js';
 import { benchmarkFigures, estimateMs, madeBy, measuredRange, variantOf } from '../plan/downtime.js';
 import { preflight, PreflightError, type Plan } from '../plan/preflight.js';
 import { PlanError } from '../plan/scripts.js';
-import { taskQueueFor, workflowIdFor } from '../shared.js';
+import { PLAN_RUN_TAG, taskQueueFor, workflowIdFor } from '../shared.js';
 import { migrationInput } from '../config/input.js';
 import { CliError, NOTHING_CHANGED, cli, readConfig } from './common.js';
 import { duration, kib, mib } from '../format.js';
@@ -34,7 +34,7 @@ export function registerPlan(program: Command): void {
 }
 
 /** The preflight of the workflow, with this process's adapters. */
-export async function checkNode(config: MigrationConfig, file: string): Promise<{ plan: Plan; notes: string[] }> {
+async function checkNode(config: MigrationConfig, file: string): Promise<{ plan: Plan; notes: string[] }> {
   const notes: string[] = [];
   // The worker reads the password on the node; a shell without it can still check everything else.
   const password = await resolveSecret(config.database.password).catch((err: unknown) => {
@@ -48,8 +48,7 @@ export async function checkNode(config: MigrationConfig, file: string): Promise<
   try {
     const plan = await preflight({
       config,
-      // The run directory is named after the run, which only exists once the migration starts.
-      layout: layoutFor(config, '<run>'),
+      layout: layoutFor(config, PLAN_RUN_TAG),
       runtime: runtimeFor(config, { name: config.database.name, user: config.database.user, password }),
       cluster: await clusterFor(config, log),
     });

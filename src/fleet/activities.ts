@@ -9,6 +9,7 @@ import { layoutFor } from '../config/layout.js';
 import type { MigrationConfig } from '../config/schema.js';
 import type { MigrationReport } from '../report/types.js';
 import { progressQuery, runTagFor, taskQueueFor, type Progress } from '../shared.js';
+import { workerPolls } from '../temporal/connection.js';
 import { renderFleetReport } from './report.js';
 import type { ChildView, FleetReport, NodeCounts, NodeOutcome } from './shared.js';
 
@@ -30,25 +31,13 @@ export type FollowResult =
   | { closed: false; view: ChildView }
   | { closed: true; outcome: NodeOutcome; endedAt: string; failure?: string; reportPath: string; counts?: NodeCounts };
 
-/**
- * A poller seen this recently still serves the queue: a waiting long poll renews it every minute
- * or so, and the server keeps the pollers of the last minutes in its list.
- */
-const POLLER_FRESH_MS = 90_000;
 const QUERY_DEADLINE_MS = 5_000;
 
 export function createFleetActivities(deps: FleetActivityDeps) {
   const { client } = deps;
   const pollMs = deps.pollMs ?? 2_000;
 
-  async function workerPresent(node: string): Promise<boolean> {
-    const described = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueueFor(node) } });
-    const now = Date.now();
-    return (described.pollers ?? []).some((p) => {
-      const seconds = Number(p.lastAccessTime?.seconds ?? 0);
-      return now - seconds * 1000 < POLLER_FRESH_MS;
-    });
-  }
+  const workerPresent = (node: string) => workerPolls(client, taskQueueFor(node));
 
   async function queryProgress(handle: WorkflowHandle): Promise<Progress | undefined> {
     return client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => undefined);

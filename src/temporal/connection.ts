@@ -98,3 +98,16 @@ export async function workflowStatusOf(client: Client, workflowId: string): Prom
     throw err;
   }
 }
+
+/**
+ * A poller seen this recently still serves the queue: a waiting long poll renews it every minute
+ * or so, and the server keeps the pollers of the last minutes in its list.
+ */
+const POLLER_FRESH_MS = 90_000;
+
+/** Whether a worker polls `taskQueue` now. */
+export async function workerPolls(client: Client, taskQueue: string): Promise<boolean> {
+  const described = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue } });
+  const now = Date.now();
+  return (described.pollers ?? []).some((p) => now - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS);
+}

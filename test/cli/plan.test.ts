@@ -13,7 +13,7 @@ import { duration, mib } from '../../src/format.js';
 import { benchmarkFigures, estimateMs, variantOf } from '../../src/plan/downtime.js';
 import { sha256File } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN } from '../../src/plan/versions.js';
-import { demoNode, tempDir } from '../support/harness.js';
+import { demoNode, tempDir, treeSnapshot } from '../support/harness.js';
 import { cli } from './run.js';
 
 let dir: string;
@@ -45,17 +45,8 @@ async function writeConfig(name: string, config: unknown): Promise<string> {
   return file;
 }
 
-/** Every path below `dir` with size and mtime: plan must leave all of it as it was. */
-async function snapshot(): Promise<string[]> {
-  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
-  return Promise.all(
-    entries.map(async (e) => {
-      const p = path.join(e.parentPath, e.name);
-      const st = await fs.stat(p);
-      return `${p} ${st.size} ${st.mtimeMs}`;
-    }),
-  ).then((list) => list.sort());
-}
+/** Every path below `dir`: plan must leave all of it as it was. */
+const snapshot = () => treeSnapshot(dir);
 
 test('plan prints the update scripts in order with their sha256 and exits 0', async () => {
   const file = await writeConfig('good.yaml', configFor());

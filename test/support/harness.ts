@@ -122,6 +122,18 @@ export async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
+/** Every path below `dir` with its size and mtime: what a step that changes nothing must leave as it was. */
+export async function treeSnapshot(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+  return Promise.all(
+    entries.map(async (e) => {
+      const p = path.join(e.parentPath, e.name);
+      const st = await fs.stat(p);
+      return `${p} ${st.size} ${st.mtimeMs}`;
+    }),
+  ).then((list) => list.sort());
+}
+
 /** A demo node in a fresh directory; unless `dir` is given, its live directory is a copy of a seeded template. */
 export async function demoNode(prefix: string, opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode> {
   const options = { node: prefix, instances: 500, seed: 1, oldBinDir: await oldPostgresBinDir(), newBinDir: NEW_POSTGRES_BIN_DIR, ...opts };
