@@ -25,10 +25,11 @@ import { exists } from '../../src/files.js';
 import { abortFleetUpdate, approveFleetUpdate, fleetIdFor, fleetStateQuery, type FleetInput, type FleetReport, type FleetSettings, type FleetState } from '../../src/fleet/shared.js';
 import { CliError } from '../../src/cli/common.js';
 import { progressQuery, workflowIdFor } from '../../src/shared.js';
+import { BIN, run } from '../cli/run.js';
 import { cachedWorkflowBundleFile } from '../support/bundle-cache.js';
 import { demoNode, fingerprint, startHarness, tempDir, treeSnapshot, type Harness } from '../support/harness.js';
 
-/** 12 nodes; KM_FLEET_NODES=N runs another count (times for 12 and 6 in the README). */
+/** 12 nodes; KM_FLEET_NODES=N runs another count, at least 10 (the halt needs node 7, the node beside it and nodes after them). */
 const NODES = Number(process.env.KM_FLEET_NODES ?? 12);
 const names = Array.from({ length: NODES }, (_, i) => `fleet-${String(i + 1).padStart(2, '0')}`);
 const LATE = names.at(-1)!;
@@ -250,6 +251,9 @@ test('abort while 4 nodes run: their migrations roll back, the other nodes stay 
   const trees = await Promise.all(nodes.map((n) => treeSnapshot(n.config.paths.dataDir)));
   const input = await plan('it-fleet-abort', nodes, { canaries: 0, concurrency: 4, approval: 'fleet' });
   const handle = await startFleet(h.client, input);
+  // `fleet watch` on a terminal (`script` gives it a pseudo-terminal): the block redrawn in place.
+  const watchArgv = [process.execPath, BIN, 'fleet', 'watch', '--name', input.name, '--address', h.server.address, '--namespace', h.namespace];
+  const onTty = run(['script', '-q', '-e', '-c', watchArgv.map((a) => `'${a}'`).join(' '), '/dev/null'], { timeoutMs: 180_000 });
   // Aborted once each of the first 4 has begun its work: its original server started.
   await until(handle, 'the first 4 nodes running', (s) => s.nodes.slice(0, 4).every((n) => n.status === 'running'));
   await Promise.all(nodes.slice(0, 4).map((n) => startedOriginal(n.config.node)));
@@ -267,5 +271,14 @@ test('abort while 4 nodes run: their migrations roll back, the other nodes stay 
     }
   }
   for (const [i, before] of originals.entries()) await assertOriginalBack(nodes[i]!, before);
+  const tty = await onTty;
+  assert.equal(tty.code, 1, 'fleet watch exits 1 for an aborted rollout');
+  const redraws = tty.stdout.match(new RegExp(`\x1b\\[${NODES + 1}A\x1b\\[J`, 'g')) ?? [];
+  assert.ok(redraws.length > 0, 'the block of the rollout and its nodes moved up over and drawn again');
+  // The last block drawn: the aborted rollout, every node in its final standing.
+  const last = tty.stdout.split(/\x1b\[\d+A\x1b\[J/).at(-1)!;
+  assert.match(last, /^fleet: aborted: aborted by it-admin/);
+  for (const n of nodes.slice(4)) assert.match(last, new RegExp(`${n.config.node} +not-started`));
+  assert.match(last, /error: the rollout of fleet it-fleet-abort aborted/);
   process.stderr.write(`aborted fleet of ${NODES}: ${secs(Date.now() - began)}\n`);
 });

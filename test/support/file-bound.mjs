@@ -2,7 +2,7 @@
 // is ended, so a hung server or a stuck wait fails that file instead of hanging the whole run.
 // The process 'exit' handlers of the test support then stop every server it started.
 // KM_TEST_FILE_BOUND_S overrides the bound (seconds).
-const DEFAULT_BOUND_S = 480;
+const DEFAULT_BOUND_S = 900;
 
 // Plain JavaScript: worker threads of the test process inherit this --import before tsx is active.
 import { isMainThread } from 'node:worker_threads';
