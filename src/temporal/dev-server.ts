@@ -126,16 +126,16 @@ async function launch(binary: string, argv: string[], address: string, searchAtt
 }
 
 /**
- * One look at `address`: the namespace is described and the search attributes exist.
+ * One look at `address`: the default namespace is described and the search attributes exist.
  * Throws what is missing.
  */
-async function checkServing(address: string, searchAttributes: string[], timeoutMs: number, namespace = 'default'): Promise<void> {
+async function checkServing(address: string, searchAttributes: string[], timeoutMs: number): Promise<void> {
   const connection = await Connection.connect({ address, connectTimeout: timeoutMs });
   try {
     await connection.withDeadline(Date.now() + timeoutMs, async () => {
-      await connection.workflowService.describeNamespace({ namespace });
+      await connection.workflowService.describeNamespace({ namespace: 'default' });
       if (searchAttributes.length === 0) return;
-      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
       const missing = searchAttributes.filter((name) => !(customAttributes && name in customAttributes));
       if (missing.length > 0) throw new Error(`search attributes not registered yet: ${missing.join(', ')}`);
     });
@@ -152,29 +152,29 @@ export async function isServing(address: string): Promise<boolean> {
   );
 }
 
-/** Registers those of `names` the namespace lacks, as Keyword, and waits until they are visible. */
-export async function ensureSearchAttributes(address: string, names: string[], namespace = 'default'): Promise<void> {
+/** Registers those of `names` the default namespace lacks, as Keyword, and waits until they are visible. */
+export async function ensureSearchAttributes(address: string, names: string[]): Promise<void> {
   const connection = await Connection.connect({ address, connectTimeout: 2000 });
   try {
-    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
     const missing = names.filter((name) => !(customAttributes && name in customAttributes));
     if (missing.length === 0) return;
     const KEYWORD = 2; // temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-    await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((n) => [n, KEYWORD])) });
+    await connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes: Object.fromEntries(missing.map((n) => [n, KEYWORD])) });
   } finally {
     await connection.close();
   }
-  await waitUntilServing(address, names, () => undefined, namespace);
+  await waitUntilServing(address, names, () => undefined);
 }
 
-async function waitUntilServing(address: string, searchAttributes: string[], failure: () => string | undefined, namespace = 'default'): Promise<void> {
+async function waitUntilServing(address: string, searchAttributes: string[], failure: () => string | undefined): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let lastError = 'no answer yet';
   while (Date.now() < deadline) {
     const reason = failure();
     if (reason) throw new Error(reason);
     try {
-      await checkServing(address, searchAttributes, 2000, namespace);
+      await checkServing(address, searchAttributes, 2000);
       return;
     } catch (err) {
       lastError = (err as Error).message;

@@ -18,7 +18,7 @@ let dir: string;
 let address: string[];
 before(async () => {
   h = await startHarness();
-  address = ['--address', h.server.address, '--namespace', h.namespace];
+  address = ['--address', h.server.address];
   dir = await tempDir('fleet-plan');
 });
 after(async () => {

@@ -37,7 +37,7 @@ async function block(name: string, vars: { NODE: string; CONFIG: string; cwd: st
   const PATH = [binDir, path.dirname(temporalBinary()), path.dirname(process.execPath), process.env.PATH].join(path.delimiter);
   return run(['bash', '-euo', 'pipefail', '-c', script], {
     cwd: vars.cwd,
-    env: { PATH, NODE: vars.NODE, CONFIG: vars.CONFIG, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: h.namespace },
+    env: { PATH, NODE: vars.NODE, CONFIG: vars.CONFIG, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: 'default' },
   });
 }
 

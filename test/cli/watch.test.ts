@@ -55,7 +55,7 @@ async function waitForStep(node: string, step: StepName): Promise<void> {
 test('watch shows bars on a terminal and lines otherwise; approve, abort and status', async () => {
   const [ok, aborted] = await Promise.all([demoNode('cli-watch', { instances: 20_000 }), demoNode('cli-abort')]);
   dirs.push(ok.dir, aborted.dir);
-  const address = ['--address', h.server.address, '--namespace', h.namespace];
+  const address = ['--address', h.server.address];
 
   await withWorker(h, ok.config.node, () =>
     withWorker(h, aborted.config.node, async () => {

@@ -29,7 +29,7 @@ test('the Web UI shows summary, details, current details and the pending approva
   const handle = h.client.workflow.getHandle(workflowIdFor('web-ui'));
 
   await withWorker(h, 'web-ui', async () => {
-    const started = await cli(['start', '--config', node.configFile, '--yes', '--address', h.server.address, '--namespace', h.namespace]);
+    const started = await cli(['start', '--config', node.configFile, '--yes', '--address', h.server.address]);
     assert.equal(started.code, 0, started.stderr);
     await waitForPhase(handle, 'awaiting-approval');
     const { runId } = await handle.describe();
@@ -72,7 +72,7 @@ test('the Web UI shows summary, details, current details and the pending approva
     await page.screenshot({ path: SCREENSHOT.pathname, fullPage: true });
 
     // Leave nothing behind: the abort rolls the run back while the worker still polls.
-    const aborted = await cli(['abort', '--node', 'web-ui', '--address', h.server.address, '--namespace', h.namespace]);
+    const aborted = await cli(['abort', '--node', 'web-ui', '--address', h.server.address]);
     assert.equal(aborted.code, 0, aborted.stderr);
     await handle.result().catch(() => undefined);
   });

@@ -45,7 +45,7 @@ for (const [mode, kills] of Object.entries(KILLS) as [Mode, (typeof KILLS)[Mode]
     const doomedPids = new Map<string, number>();
     for (const [key, afterMs] of kills) {
       const doomed = spawn(process.execPath, ['--import', 'tsx', 'test/support/killing-worker.ts', node.config.node], {
-        env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: h.namespace, KM_KILL_AT: key, KM_KILL_AFTER_MS: String(afterMs), KM_WORKFLOW_BUNDLE: bundle },
+        env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, KM_KILL_AT: key, KM_KILL_AFTER_MS: String(afterMs), KM_WORKFLOW_BUNDLE: bundle },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       // The swap comes after the gate: it needs the approval while its doomed worker runs.

@@ -41,7 +41,7 @@ let fleetWorker: ChildProcess | undefined;
 
 const spawnWorker = (script: string, args: string[]): ChildProcess =>
   spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: h.namespace, KM_WORKFLOW_BUNDLE: bundleFile },
+    env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, KM_WORKFLOW_BUNDLE: bundleFile },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 const startNodeWorker = (node: string) => workers.set(node, spawnWorker('test/support/node-worker.ts', [node]));
@@ -252,7 +252,7 @@ test('abort while 4 nodes run: their migrations roll back, the other nodes stay 
   const input = await plan('it-fleet-abort', nodes, { canaries: 0, concurrency: 4, approval: 'fleet' });
   const handle = await startFleet(h.client, input);
   // `fleet watch` on a terminal (`script` gives it a pseudo-terminal): the block redrawn in place.
-  const watchArgv = [process.execPath, BIN, 'fleet', 'watch', '--name', input.name, '--address', h.server.address, '--namespace', h.namespace];
+  const watchArgv = [process.execPath, BIN, 'fleet', 'watch', '--name', input.name, '--address', h.server.address];
   const onTty = run(['script', '-q', '-e', '-c', watchArgv.map((a) => `'${a}'`).join(' '), '/dev/null'], { timeoutMs: 180_000 });
   // Aborted once each of the first 4 has begun its work: its original server started.
   await until(handle, 'the first 4 nodes running', (s) => s.nodes.slice(0, 4).every((n) => n.status === 'running'));

@@ -140,7 +140,7 @@ test('rehearses both modes while the PACS writes; the live server is untouched; 
   const rows = writes.written();
   assert.ok(rows > 20, `the PACS kept writing during the rehearsal (${rows} rows)`);
   const home = await assertNothingLeft(node, handle);
-  const listed = await cli(['status', '--rehearsals', '--node', node.config.node, '--address', h.server.address, '--namespace', h.namespace]);
+  const listed = await cli(['status', '--rehearsals', '--node', node.config.node, '--address', h.server.address]);
   assert.match(listed.stdout, /^rehearse\s+completed\s+completed\s/m);
 
   assert.equal(report.outcome, 'passed', JSON.stringify(report.problems));
@@ -187,7 +187,7 @@ test('a failing update script is a problem of the real run; the rehearsal still 
   const live = await liveServer(node);
   // Paced at 1 MiB/s; the scratch servers at the default priority (nice 10).
   const handle = await startRehearsal(node, options(live, { modes: ['fast'], maxDumpMiBps: 1 }));
-  const watching = cli(['watch', '--rehearsal', '--node', node.config.node, '--address', h.server.address, '--namespace', h.namespace], { timeoutMs: 180_000 });
+  const watching = cli(['watch', '--rehearsal', '--node', node.config.node, '--address', h.server.address], { timeoutMs: 180_000 });
   const report = (await withWorker(h, node.config.node, async () => {
     await untilPending(handle, 'applyUpdate', 60_000, 100);
     const niceness = scratchServers(node).map((pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
@@ -236,7 +236,7 @@ test('cancelled during a mode run: the scratch copies and servers are removed', 
   const handle = await startRehearsal(node, options(live, { modes: ['guide'] }));
   await withWorker(h, node.config.node, async () => {
     await untilPending(handle, 'applyUpdate', 60_000, 100);
-    const aborted = await cli(['abort', '--rehearsal', '--node', node.config.node, '--address', h.server.address, '--namespace', h.namespace]);
+    const aborted = await cli(['abort', '--rehearsal', '--node', node.config.node, '--address', h.server.address]);
     assert.match(aborted.stdout, /the rehearsal stops and removes its scratch copies/);
     await assert.rejects(handle.result(), WorkflowFailedError);
   });

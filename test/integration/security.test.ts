@@ -31,7 +31,7 @@ test('no password in history, logs or report; a hostile directory name is only e
 
   const handle = await startMigration(h, node);
   const worker = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts', '--node', node.config.node], {
-    env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: h.namespace, LOG_LEVEL: 'debug' },
+    env: { ...process.env, TEMPORAL_ADDRESS: h.server.address, LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let logs = '';
@@ -43,7 +43,7 @@ test('no password in history, logs or report; a hostile directory name is only e
     const report = (await handle.result()) as MigrationReport;
     assert.equal(report.outcome, 'completed');
 
-    const { stdout: history } = await promisify(execFile)(temporalBinary(), ['workflow', 'show', '--workflow-id', handle.workflowId, '--output', 'json', '--address', h.server.address, '--namespace', h.namespace], { maxBuffer: 64 * 2 ** 20 });
+    const { stdout: history } = await promisify(execFile)(temporalBinary(), ['workflow', 'show', '--workflow-id', handle.workflowId, '--output', 'json', '--address', h.server.address], { maxBuffer: 64 * 2 ** 20 });
     assert.ok(history.includes('migrateDcm4che') && history.length > 1000, 'the history was read');
     assert.ok(!history.includes(node.password), 'the password is not in the workflow history');
     assert.ok(logs.length > 0 && !logs.includes(node.password), 'the password is not in the worker log');

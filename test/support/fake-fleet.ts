@@ -64,7 +64,7 @@ export async function withFakeFleet<T>(env: FakeEnv, prefix: string, opts: FakeF
       await runWorker(() =>
         Worker.create({
           connection: env.native,
-          namespace: env.namespace,
+          namespace: 'default',
           taskQueue: taskQueueFor(nodes[i]!.config.node),
           workflowBundle: env.bundle,
           activities: nodes[i]!.activities,
@@ -77,7 +77,7 @@ export async function withFakeFleet<T>(env: FakeEnv, prefix: string, opts: FakeF
     );
   };
   const startFleetWorker = async () => {
-    fleetWorker = await runWorker(() => createFleetWorker({ connection: env.native, namespace: env.namespace, workflowBundle: env.bundle, pollMs: 100, overrides: { debugMode: true, shutdownGraceTime: '1 second' } }));
+    fleetWorker = await runWorker(() => createFleetWorker({ connection: env.native, namespace: 'default', workflowBundle: env.bundle, pollMs: 100, overrides: { debugMode: true, shutdownGraceTime: '1 second' } }));
   };
   const handle = env.client.workflow.getHandle(fleetIdFor(name));
   try {

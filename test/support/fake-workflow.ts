@@ -60,7 +60,7 @@ export interface Run {
 export async function withFakeRun<T>(env: FakeEnv, fake: FakeNode, fn: (run: Run) => Promise<T>, opts: { input?: unknown } = {}): Promise<T> {
   const worker = await Worker.create({
     connection: env.native,
-    namespace: env.namespace,
+    namespace: 'default',
     taskQueue: taskQueueFor(fake.config.node),
     workflowBundle: env.bundle,
     activities: fake.activities,

@@ -7,6 +7,6 @@ import { createFleetWorker } from '../../src/fleet/worker.js';
 
 const bundle = JSON.parse(readFileSync(process.env.KM_WORKFLOW_BUNDLE!, 'utf8')) as WorkflowBundleWithSourceMap;
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
-const worker = await createFleetWorker({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default', workflowBundle: bundle, pollMs: 500 });
+const worker = await createFleetWorker({ connection, namespace: 'default', workflowBundle: bundle, pollMs: 500 });
 await worker.run();
 await connection.close();

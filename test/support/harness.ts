@@ -69,7 +69,7 @@ export async function withWorker<T>(
   const connection = await NativeConnection.connect({ address: h.server.address });
   const worker = await createMigrationWorker({
     connection,
-    namespace: h.namespace,
+    namespace: 'default',
     node,
     log: createLogger('test-worker', process.env.KM_TEST_LOG ?? 'warn'),
     workflowBundle: h.bundle,
@@ -208,7 +208,7 @@ export async function recordHistory(h: Harness, handle: WorkflowHandle, name: st
   const { runId } = await handle.describe();
   const { stdout } = await promisify(execFile)(
     temporalBinary(),
-    ['workflow', 'show', '--workflow-id', handle.workflowId, '--run-id', runId, '--output', 'json', '--address', h.server.address, '--namespace', h.namespace],
+    ['workflow', 'show', '--workflow-id', handle.workflowId, '--run-id', runId, '--output', 'json', '--address', h.server.address],
     { maxBuffer: 256 * 2 ** 20 },
   );
   await fs.mkdir(HISTORIES, { recursive: true });

@@ -17,7 +17,7 @@ const bundle = JSON.parse(readFileSync(process.env.KM_WORKFLOW_BUNDLE!, 'utf8'))
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
 const worker = await createMigrationWorker({
   connection,
-  namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+  namespace: 'default',
   node,
   log: createLogger('killing-worker', 'warn'),
   workflowBundle: bundle,

@@ -9,6 +9,6 @@ import { createMigrationWorker } from '../../src/worker.js';
 const [node] = process.argv.slice(2) as [string];
 const bundle = JSON.parse(readFileSync(process.env.KM_WORKFLOW_BUNDLE!, 'utf8')) as WorkflowBundleWithSourceMap;
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
-const worker = await createMigrationWorker({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default', node, log: createLogger('node-worker', 'warn'), workflowBundle: bundle });
+const worker = await createMigrationWorker({ connection, namespace: 'default', node, log: createLogger('node-worker', 'warn'), workflowBundle: bundle });
 await worker.run();
 await connection.close();

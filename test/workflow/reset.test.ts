@@ -32,7 +32,7 @@ for (const mode of MODES) {
       fake.clearFault('applyUpdate:5.30');
       fake.release('applyUpdate:5.30');
       const reset = await env.client.workflowService.resetWorkflowExecution({
-        namespace: env.namespace,
+        namespace: 'default',
         workflowExecution: { workflowId: run.handle.workflowId, runId: firstRunId },
         reason: 'operator reset during the updates (test)',
         workflowTaskFinishEventId: Long.fromNumber(at),

@@ -58,7 +58,7 @@ test('logs and journals each activity\'s start and end, with its attempt, the no
       return fake.activities.dump(...args);
     },
   };
-  const worker = await Worker.create({ ...(await migrationWorkerOptions({ connection: env.native, namespace: env.namespace, node, log, workflowBundle: env.bundle })), activities });
+  const worker = await Worker.create({ ...(await migrationWorkerOptions({ connection: env.native, namespace: 'default', node, log, workflowBundle: env.bundle })), activities });
   const runId = await worker.runUntil(async () => {
     const handle = await env.client.workflow.start('migrateDcm4che', { taskQueue: taskQueueFor(node), workflowId: workflowIdFor(node), args: [migrationInput(fake.config)], workflowExecutionTimeout: '2 minutes' });
     const deadline = Date.now() + 20_000;
