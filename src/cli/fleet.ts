@@ -119,8 +119,6 @@ export interface FleetFile {
   nodes: { file: string; config: MigrationConfig }[];
   /** The node files that could not be read, each with why (told already). */
   failures: string[];
-  /** Nodes the file lists. */
-  listed: number;
 }
 
 /**
@@ -150,7 +148,7 @@ export async function readFleetFile(file: string): Promise<FleetFile> {
   // Against the nodes read: with one missing, the fleet is refused for it anyway.
   const problems = failures.length === 0 ? fleetProblems(names, fleetSettings) : [];
   if (problems.length > 0) throw new CliError(`${file}: ${problems.join('; ')}`, NOTHING_CHANGED, `correct ${file}`);
-  return { file, name, settings: fleetSettings, nodes, failures, listed: files.length };
+  return { file, name, settings: fleetSettings, nodes, failures };
 }
 
 /**
@@ -173,7 +171,9 @@ export async function planFleet(client: Client, fleet: FleetFile, workerWaitSeco
       }
     }),
   );
-  const { file, listed } = fleet;
+  const { file } = fleet;
+  // Every node the file lists was either read or is among the failures.
+  const listed = fleet.nodes.length + fleet.failures.length;
   if (failures.length > 0) {
     throw new CliError(`the fleet is refused: ${failures.length} of ${listed} node plan(s) failed (${failures.join('; ')})`, `${NOTHING_CHANGED}; no rollout input was written`, `fix each node (its own ${cli('plan --config <file>')} on the node says more), then run ${cli(`fleet plan --nodes ${file} --write <file>`)} again`);
   }

@@ -22,11 +22,12 @@ import { watchFleet } from '../../src/cli/fleet-watch.js';
 import { layoutFor } from '../../src/config/layout.js';
 import { DEMO_SCRIPTS_DIR, type DemoNode } from '../../src/demo/node.js';
 import { exists } from '../../src/files.js';
-import { abortFleetUpdate, approveFleetUpdate, fleetIdFor, fleetStateQuery, type FleetInput, type FleetReport, type FleetSettings, type FleetState } from '../../src/fleet/shared.js';
+import { abortFleetUpdate, approveFleetUpdate, fleetIdFor, type FleetInput, type FleetReport, type FleetSettings, type FleetState } from '../../src/fleet/shared.js';
 import { CliError } from '../../src/cli/common.js';
 import { progressQuery, workflowIdFor } from '../../src/shared.js';
 import { BIN, run } from '../cli/run.js';
 import { cachedWorkflowBundleFile } from '../support/bundle-cache.js';
+import { maxOverlap, untilFleetState } from '../support/fleet-state.js';
 import { demoNode, fingerprint, startHarness, tempDir, treeSnapshot, type Harness } from '../support/harness.js';
 
 /** 12 nodes; KM_FLEET_NODES=N runs another count, at least 10 (the halt needs node 7, the node beside it and nodes after them). */
@@ -86,18 +87,8 @@ async function plan(name: string, nodes: DemoNode[], settings: Partial<Omit<Flee
   return { ...planned, tuning: { ...planned.tuning, workerPollSeconds: 1, followHeartbeatSeconds: 10 } };
 }
 
-/** Resolves with the first state `ok` accepts (polled twice a second), bounded. */
-async function until(handle: WorkflowHandle, what: string, ok: (s: FleetState) => boolean, timeoutMs = 180_000): Promise<FleetState> {
-  const deadline = Date.now() + timeoutMs;
-  let last: FleetState | undefined;
-  while (Date.now() < deadline) {
-    last = await handle.query(fleetStateQuery).catch(() => last);
-    if (last && ok(last)) return last;
-    if (last && ['completed', 'halted', 'aborted'].includes(last.phase)) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`the rollout did not reach "${what}": ${JSON.stringify(last?.nodes.map((n) => [n.node, n.status, n.view, n.outcome]))}, phase ${last?.phase}`);
-}
+/** The first state `ok` accepts (polled twice a second), bounded. */
+const until = (handle: WorkflowHandle, what: string, ok: (s: FleetState) => boolean) => untilFleetState(handle, ok, what, 180_000, 500);
 
 /** Follows the rollout with `fleet watch` until it ends: its report (or the CLI's error) and what it printed. */
 async function watched(name: string): Promise<{ ended: Promise<FleetReport | CliError>; text: () => string }> {
@@ -115,27 +106,23 @@ async function report(input: FleetInput): Promise<FleetReport> {
   return (await h.client.workflow.getHandle(fleetIdFor(input.name)).result()) as FleetReport;
 }
 
+/** None of the directories a migration makes beside the live one (their names do not depend on the run). */
+async function assertNoMigrationDirs(node: DemoNode): Promise<void> {
+  const layout = layoutFor(node.config, 'any');
+  for (const dir of [layout.work, layout.new, layout.retired]) assert.ok(!(await exists(dir)), `${node.config.node}: no ${dir}`);
+}
+
 /** Untouched: the live directory exactly as before, no directory or dump of a run. */
 async function assertUntouched(node: DemoNode, before: string[]): Promise<void> {
   assert.deepEqual(await treeSnapshot(node.config.paths.dataDir), before, `${node.config.node}: the live directory as it was`);
-  const layout = layoutFor(node.config, 'any');
-  for (const dir of [layout.work, layout.new, layout.retired]) assert.ok(!(await exists(dir)), `${node.config.node}: no ${dir}`);
+  await assertNoMigrationDirs(node);
   assert.deepEqual(await fs.readdir(node.config.paths.backupDir).catch(() => []), [], `${node.config.node}: no run directory`);
 }
 
 /** Rolled back: the original in place and identical to what it held before the rollout. */
 async function assertOriginalBack(node: DemoNode, before: Awaited<ReturnType<typeof fingerprint>>): Promise<void> {
-  const layout = layoutFor(node.config, 'any');
-  for (const dir of [layout.work, layout.new, layout.retired]) assert.ok(!(await exists(dir)), `${node.config.node}: ${dir} is gone`);
+  await assertNoMigrationDirs(node);
   assert.deepEqual(await fingerprint(node, node.config.paths.dataDir, 'old'), before, `${node.config.node}: the original as it was`);
-}
-
-function overlap(spans: [number, number][]): number {
-  const events = spans.flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-  let now = 0;
-  let most = 0;
-  for (const [, d] of events) most = Math.max(most, (now += d));
-  return most;
 }
 
 /** Until the node's migration has completed its step startOriginal (bounded). */
@@ -191,7 +178,7 @@ test(`${NODES} demo nodes: 2 canaries, concurrency 4, a late node worker, the fl
   const spans = result.nodes.map((n) => [Date.parse(n.startedAt!), Date.parse(n.endedAt!)] as [number, number]);
   const canariesEnd = Math.max(...spans.slice(0, 2).map(([, e]) => e));
   assert.ok(spans.slice(2).every(([s]) => s >= canariesEnd), 'the other nodes began after the canaries ended');
-  assert.ok(overlap(spans.slice(2)) <= 4, 'at most 4 at once');
+  assert.ok(maxOverlap(spans.slice(2)) <= 4, 'at most 4 at once');
   const md = await fs.readFile(result.reportPath!, 'utf8');
   for (const n of nodes) assert.ok(md.includes(n.config.node), `the fleet report lists ${n.config.node}`);
   const text = watch.text();

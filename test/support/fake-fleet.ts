@@ -8,6 +8,7 @@ import { createFleetWorker } from '../../src/fleet/worker.js';
 import { FLEET_TASK_QUEUE, fleetIdFor, fleetStateQuery, type FleetReport, type FleetSettings, type FleetState, type FleetTuning } from '../../src/fleet/shared.js';
 import { taskQueueFor, workflowIdFor } from '../../src/shared.js';
 import type { Fault, FakeNode } from './fake-node.js';
+import { untilFleetState } from './fleet-state.js';
 import { bounded, fakeNode, nodeName, type FakeEnv } from './fake-workflow.js';
 
 export interface FakeFleetOptions {
@@ -115,16 +116,7 @@ export async function withFakeFleet<T>(env: FakeEnv, prefix: string, opts: FakeF
           throw new Error(`${err.message}; phase ${s?.phase}, runs ${s?.runs}, nodes ${JSON.stringify(s?.nodes.map((n) => [n.node, n.status, n.view ?? n.outcome]))}`);
         });
       },
-      async until(cond, what, ms = 30_000) {
-        const deadline = Date.now() + ms;
-        let last: FleetState | undefined;
-        while (Date.now() < deadline) {
-          last = await state().catch(() => last);
-          if (last && cond(last)) return last;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        throw new Error(`${what}: not within ${ms} ms; state ${JSON.stringify(last?.nodes.map((n) => [n.node, n.status, n.view ?? n.outcome]))} phase ${last?.phase}`);
-      },
+      until: (cond, what, ms = 30_000) => untilFleetState(started, cond, what, ms, 100),
     });
   } finally {
     for (const n of nodes) n.dispose();
@@ -140,13 +132,4 @@ export async function withFakeFleet<T>(env: FakeEnv, prefix: string, opts: FakeF
 export function spanOf(node: FakeNode): [number, number] | undefined {
   if (node.calls.length === 0) return undefined;
   return [Math.min(...node.calls.map((c) => c.startedAt)), Math.max(...node.calls.map((c) => c.endedAt ?? Date.now()))];
-}
-
-/** The most node migrations that overlapped in time. */
-export function maxOverlap(spans: [number, number][]): number {
-  const events = spans.flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-  let now = 0;
-  let most = 0;
-  for (const [, d] of events) most = Math.max(most, (now += d));
-  return most;
 }

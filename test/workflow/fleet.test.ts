@@ -9,7 +9,8 @@ import { abortFleetUpdate, approveFleetUpdate, pauseFleetUpdate, resumeFleetUpda
 import { SA_NODE, approveSwapUpdate, workflowIdFor } from '../../src/shared.js';
 import { hang, permanent } from '../support/fake-node.js';
 import { assertMigrated, assertOriginalBack } from '../support/fake-saga.js';
-import { maxOverlap, spanOf, withFakeFleet, type FakeFleet } from '../support/fake-fleet.js';
+import { spanOf, withFakeFleet, type FakeFleet } from '../support/fake-fleet.js';
+import { maxOverlap } from '../support/fleet-state.js';
 import { refusal, startFakeEnv, type FakeEnv } from '../support/fake-workflow.js';
 
 let env: FakeEnv;
