@@ -120,7 +120,8 @@ async function workflow(h: Harness, node: DemoNode, instances: number, label: st
     const wall = Date.now() - started;
     const waited = report.steps.find((s) => s.step === 'awaitApproval')?.ms ?? 0;
     const phases = report.steps.filter((s) => s.status === 'ok' && s.step !== 'awaitApproval').map((s) => ({ name: s.step, ms: s.ms }));
-    const result: Result = { mode: label, instances, phases, totalMs: wall - waited, peakRss: peakRss(), dumpBytes: report.dumps.map((d) => d.bytes), statementClasses: classTotals(report.scripts) };
+    const durability = report.steps.find((s) => s.step === 'restoreDurability' && s.status === 'ok')?.detail;
+    const result: Result = { mode: label, instances, phases, totalMs: wall - waited, peakRss: peakRss(), dumpBytes: report.dumps.map((d) => d.bytes), statementClasses: classTotals(report.scripts), ...(durability ? { durability } : {}) };
     return [result, layoutFor(node.config, report.runTag).original];
   });
 }

@@ -17,6 +17,8 @@ export interface Result {
   databaseBytes?: number;
   /** psql's time for the update scripts' statements, by class (absent for the bash baseline). */
   statementClasses?: ClassTotal[];
+  /** What the report says of restoreDurability: its longest parts (fast mode only). */
+  durability?: string;
 }
 
 /** Columns the phases fall into, by name. */
@@ -62,7 +64,7 @@ function sizeAgainstGuide(r: Result, results: Result[]): string {
 }
 
 export function renderPhases(results: Result[]): string {
-  return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${seconds(p.ms)}`).join(', ')}`).join('\n');
+  return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${seconds(p.ms)}`).join(', ')}${r.durability ? ` (restoreDurability: ${r.durability})` : ''}`).join('\n');
 }
 
 /**

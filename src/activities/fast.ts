@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fsyncPath, readJsonIfPresent, writeFileDurably } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
-import { analyzeTables } from '../postgres/maintenance.js';
+import { analyzeTables, type Timed } from '../postgres/maintenance.js';
 import { resetRoom } from '../postgres/rewrite-room.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
@@ -104,12 +104,20 @@ export function createFastActivities(deps: ActivityDeps) {
      * bulk-load settings off, every file of the new directory fsynced, the server restarted with
      * the durable settings and checkpointed. Only after this may the new database be verified.
      */
-    async restoreDurability(ctx: RunContext, roomGiven: string[] = []): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
+    async restoreDurability(ctx: RunContext, roomGiven: string[] = []): Promise<{ filesSynced: number; compacted: string[]; ms: number; parts: Timed[] }> {
       const env = await envFor(deps, ctx);
       await assertLoadIntact(env);
       const started = Date.now();
       let filesSynced = 0;
       let compacted: string[] = [];
+      // Where the step's time went: each maintenance command, the fsync, the restart with its checkpoint.
+      const parts: Timed[] = [];
+      const timedPart = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+        const partStarted = Date.now();
+        const result = await fn();
+        parts.push({ what, ms: Date.now() - partStarted });
+        return result;
+      };
       const endpoint = await ensureServer(env, 'new');
       // Each phase begun, each table vacuumed and each file synced is movement; the VACUUM's and
       // the CHECKPOINT's sessions count while they work.
@@ -121,7 +129,9 @@ export function createFastActivities(deps: ActivityDeps) {
           const onTable = (detail: string, done: number, total: number) => progress.update({ detail, done, total }, true);
           return withClient(endpoint, env.credentials, async (c) => {
             await resetRoom(c, roomGiven);
-            return analyzeTables(c, { compact: true, alsoCompact: roomGiven, onTable });
+            const done = await analyzeTables(c, { compact: true, alsoCompact: roomGiven, onTable });
+            parts.push(...done.took);
+            return done.compacted;
           }, env.credentials.name, vacuuming.appName);
         }, vacuuming);
       }
@@ -129,20 +139,20 @@ export function createFastActivities(deps: ActivityDeps) {
         if (bulkLoaded) {
           await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
           progress.update({ detail: 'stopping the new server' }, true);
-          await env.runtime.stop(env.layout.serverName.new);
-          filesSynced = await syncTree(env.layout.new, (files) => progress.update({ detail: `fsync of ${env.layout.new}: ${files} files` }));
+          await timedPart('stop', () => env.runtime.stop(env.layout.serverName.new));
+          filesSynced = await timedPart('fsync', () => syncTree(env.layout.new, (files) => progress.update({ detail: `fsync of ${env.layout.new}: ${files} files` })));
         }
         progress.update({ detail: 'starting the new server with durable settings' }, true);
-        const durable = await ensureServer(env, 'new');
+        const durable = await timedPart('start', () => ensureServer(env, 'new'));
         const now = await currentSettings(durable, env.credentials, Object.keys(DURABLE));
         const wrong = Object.entries(DURABLE).filter(([k, v]) => now[k] !== v);
         if (wrong.length > 0) throw fatal('VerificationFailed', `the new server still runs with ${wrong.map(([k]) => `${k}=${now[k]}`).join(', ')}`);
         progress.update({ detail: 'checkpoint' }, true);
-        await withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), env.credentials.name, checkpointing.appName);
+        await timedPart('CHECKPOINT', () => withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), env.credentials.name, checkpointing.appName));
       }, checkpointing);
       await fs.rm(markerFile(env), { force: true });
       await fsyncPath(env.layout.runDir);
-      return { filesSynced, compacted, ms: Date.now() - started };
+      return { filesSynced, compacted, ms: Date.now() - started, parts };
     },
   };
 }

@@ -44,7 +44,8 @@ export function createServerActivities(deps: ActivityDeps) {
       const env = await envFor(deps, ctx);
       const { layout } = env;
       const name = layout.serverName[role];
-      await env.runtime.stop(name);
+      // Everything but the original is thrown away (or kept aside unused): it need not shut down cleanly.
+      await env.runtime.stop(name, { discarding: role !== 'original' });
       await env.runtime.remove(name);
       if (role === 'original') return `stopped the original server`;
       if (role === 'new') {

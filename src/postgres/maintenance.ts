@@ -6,6 +6,12 @@ import pg from 'pg';
 import { queryRows } from './client.js';
 import { listTables } from './inventory.js';
 
+/** A part of a step and its time: what the report and the benchmark show of where a step's time went. */
+export interface Timed {
+  what: string;
+  ms: number;
+}
+
 export interface MaintenanceOptions {
   /**
    * VACUUM FULL (then ANALYZE) the tables with dead rows, the database's own catalogs included:
@@ -21,9 +27,9 @@ export interface MaintenanceOptions {
 
 /**
  * ANALYZE every table of the public schema; with `compact`, VACUUM (FULL, ANALYZE) instead for
- * every table with dead rows. Returns the compacted ones.
+ * every table with dead rows. Returns the compacted ones, and each command with its time.
  */
-export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions): Promise<string[]> {
+export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions): Promise<{ compacted: string[]; took: Timed[] }> {
   // Counted by the server as the updates committed: nothing else (autovacuum is off under the
   // bulk-load settings) removes dead rows in between. Shared catalogs are not the database's.
   const dead = opts.compact
@@ -46,9 +52,12 @@ export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions)
     // A table VACUUM (FULL, ANALYZE) has just analyzed is not analyzed again.
     ...(await listTables(client)).filter((t) => !compacted.has(t)).map((t) => `ANALYZE ${quoted('public', t)}`),
   ];
+  const took: Timed[] = [];
   for (const [i, command] of commands.entries()) {
     opts.onTable?.(command, i, commands.length);
+    const started = Date.now();
     await client.query(command);
+    took.push({ what: command, ms: Date.now() - started });
   }
-  return dead.map((t) => `${t.schema}.${t.name}`);
+  return { compacted: dead.map((t) => `${t.schema}.${t.name}`), took };
 }

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { exists, readJsonIfPresent, writeFileDurably } from '../files.js';
 import type { ContainerRuntime, ExecIO, ExecResult, ImageRole, ServerEndpoint, ServerSpec, ServerState } from './port.js';
 import { cpuSharesOf } from './priority.js';
-import { CLIENT_LOCALE, InitFailed } from './port.js';
+import { CLIENT_LOCALE, DISCARD_GRACE_MS, InitFailed } from './port.js';
 import { alive } from './process.js';
 import { readOnlySettings, settingArgs } from './read-only.js';
 
@@ -145,11 +145,11 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
     }
   }
 
-  async function stopContainer(info: Docker.ContainerInspectInfo): Promise<void> {
+  async function stopContainer(info: Docker.ContainerInspectInfo, graceS = STOP_TIMEOUT_S): Promise<void> {
     const container = docker.getContainer(info.Id);
     try {
       // Blocks until the container stopped (the engine kills it after the grace period).
-      await container.stop({ t: STOP_TIMEOUT_S });
+      await container.stop({ t: graceS });
     } catch (err) {
       if (statusOf(err) !== 304) throw err; // 304: already stopped
     }
@@ -417,11 +417,11 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
       return execIn(info, argv, io);
     },
 
-    async stop(name) {
+    async stop(name, opts) {
       const info = await inspect(name);
       // Never stop someone else's container.
       if (!info || !isOurs(info, name) || !info.State.Running) return;
-      await stopContainer(info);
+      await stopContainer(info, opts?.discarding ? DISCARD_GRACE_MS / 1000 : STOP_TIMEOUT_S);
     },
 
     async remove(name) {

@@ -16,7 +16,7 @@ import type {
   ServerState,
 } from './port.js';
 import { priorityArgv, type Priority } from './priority.js';
-import { CLIENT_LOCALE, ExecFailed, InitFailed } from './port.js';
+import { CLIENT_LOCALE, DISCARD_GRACE_MS, ExecFailed, InitFailed } from './port.js';
 import { alive, runTool as run } from './process.js';
 import { readOnlySettings, settingArgs } from './read-only.js';
 import { exists, mustExecute, readJsonIfPresent, renameDurably, writeFileDurably } from '../files.js';
@@ -50,6 +50,8 @@ interface ServerRecord {
 const PORT = 5432;
 /** Beside a data directory being initialised: `<dataDir>.initialising-<pid>-<time>`. */
 const INITIALISING = '.initialising-';
+/** A fast shutdown writes a checkpoint, which can take a while on a big cluster. */
+const FAST_SHUTDOWN_MS = 120_000;
 const CLIENT_TOOLS = new Set(['psql', 'pg_dump', 'pg_dumpall', 'pg_isready', 'pg_restore']);
 
 export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime {
@@ -211,21 +213,28 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
     throw new Error(`server ${record.name} was not ready within ${Math.round(timeoutMs / 1000)} s: ${last}`);
   }
 
-  async function shutdown(record: ServerRecord): Promise<void> {
+  async function shutdown(record: ServerRecord, discarding = false): Promise<void> {
     const pid = await postmasterPid(record.dataDir);
     if (!pid) return;
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(pid, sig);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    };
+    const gone = async (ms: number) => {
+      for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(100)) if (!alive(pid)) return true;
+      return !alive(pid);
+    };
     // SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint is written.
-    try {
-      process.kill(pid, 'SIGINT');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-    }
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
-      if (!alive(pid)) return;
-      await sleep(100);
-    }
-    throw new Error(`server ${record.name} (pid ${pid}) did not stop within 120 s`);
+    signal('SIGINT');
+    if (await gone(discarding ? DISCARD_GRACE_MS : FAST_SHUTDOWN_MS)) return;
+    if (!discarding) throw new Error(`server ${record.name} (pid ${pid}) did not stop within ${FAST_SHUTDOWN_MS / 1000} s`);
+    // SIGQUIT: immediate shutdown, no checkpoint; nothing of this directory is kept.
+    signal('SIGQUIT');
+    if (await gone(DISCARD_GRACE_MS)) return;
+    throw new Error(`server ${record.name} (pid ${pid}) did not stop, not even on an immediate shutdown`);
   }
 
   return {
@@ -271,9 +280,9 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): ContainerRuntime 
       return run([...priorityArgv(record.priority), clientBin(tool), ...argv.slice(1)], { ...io, env: { ...clientEnv(record), PGAPPNAME: io.appName ?? `kaapana-migrate-${tool}`, LC_ALL: CLIENT_LOCALE } });
     },
 
-    async stop(name) {
+    async stop(name, opts) {
       const record = await readRecord(name);
-      if (record) await shutdown(record);
+      if (record) await shutdown(record, opts?.discarding);
     },
 
     async remove(name) {

@@ -67,8 +67,13 @@ export interface ContainerRuntime {
    * user to its database unless argv says otherwise. Never allocates a TTY.
    */
   exec(name: string, argv: string[], io?: ExecIO): Promise<ExecResult>;
-  /** Stop the server and wait until it has released its data directory. Idempotent. */
-  stop(name: string): Promise<void>;
+  /**
+   * Stop the server and wait until it has released its data directory. Idempotent. `discarding`:
+   * its directory is thrown away next, so a fast shutdown that has not ended it within
+   * DISCARD_GRACE_MS (a checkpoint that cannot be written on a full disk never ends) is cut short
+   * by an immediate one.
+   */
+  stop(name: string, opts?: { discarding?: boolean }): Promise<void>;
   /** Forget the server (container, records, what a killed first start left beside it). Idempotent; never touches the data directory. */
   remove(name: string): Promise<void>;
   state(name: string): Promise<ServerState>;
@@ -94,3 +99,6 @@ export class ExecFailed extends Error {
 export class InitFailed extends Error {
   override name = 'InitFailed';
 }
+
+/** How long a server being discarded is given to shut down cleanly before it is ended at once. */
+export const DISCARD_GRACE_MS = 30_000;

@@ -1,7 +1,7 @@
 // The fast path: no 9.6 working copy. One dump streams into the backup file and into PostgreSQL 15
 // under bulk-load settings at once; the updates run there; durability comes back before the check.
 import type { DumpResult } from '../postgres/transfer.js';
-import { mib } from '../format.js';
+import { duration, mib } from '../format.js';
 import { run } from './activities.js';
 import { finalCheck } from './schema-drift.js';
 import { describe, failureType } from './failures.js';
@@ -27,6 +27,14 @@ export async function fastPath(m: Migration): Promise<Migrated> {
       m.rec.report.versions.applied = [];
     }
   }
+}
+
+const LONGEST_PARTS = 4;
+
+/** The step's longest parts, longest first (results recorded before they were timed have none). */
+function longestParts(parts: { what: string; ms: number }[] = []): string {
+  const longest = [...parts].sort((a, b) => b.ms - a.ms).slice(0, LONGEST_PARTS);
+  return longest.length > 0 ? `; longest: ${longest.map((p) => `${p.what} ${duration(p.ms)}`).join(', ')}` : '';
 }
 
 async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep: (dump: DumpResult) => void): Promise<Migrated> {
@@ -63,7 +71,7 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
   }
   await applyUpdates(m, 'new');
   if (!m.oneActivityPerStep) return legacyVerifyNew(m);
-  await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven), (r) => `${r.filesSynced} files synced`);
+  await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven), (r) => `${r.filesSynced} files synced${longestParts(r.parts)}`);
   const verifyUpdated = () =>
     rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the new database', ctx, 'new', before, m.targetVersions, 'counts'), () =>
       `all rows kept; archive ${reached(m)}`,

@@ -13,7 +13,7 @@ import type { Mode } from '../support/fake-saga.js';
 import { layoutFor, type Layout } from '../../src/config/layout.js';
 import { exists } from '../../src/files.js';
 import { runTagFor, type StepName } from '../../src/shared.js';
-import { demoNode, fingerprint, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
+import { demoNode, fingerprint, settledWithin, startHarness, startMigration, tempDir, withWorker, type Harness } from '../support/harness.js';
 
 let h: Harness;
 const mounts: string[] = [];
@@ -52,6 +52,9 @@ function fillBefore(key: string, disk: string): WorkerOptions['interceptors'] {
   };
 }
 
+/** A run here takes seconds; one still going after this is stuck, and says on what. */
+const RUN_BOUND_MS = 180_000;
+
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -73,7 +76,7 @@ for (const { mode, step, key, disk: on, named } of FULL_DURING) {
     const node = await demoNode(name, on === 'node' ? { dir: disk, overrides: (raw) => ({ ...raw, mode }) } : { overrides: (raw) => ({ ...raw, mode, paths: { ...raw.paths, backupDir: disk } }) });
     const original = await fingerprint(node, node.config.paths.dataDir, 'old');
     const handle = await startMigration(h, node);
-    const error = await withWorker(h, node.config.node, () => handle.result().then(() => assert.fail('must fail'), (e: unknown) => e), undefined, fillBefore(key, disk));
+    const { error } = await withWorker(h, node.config.node, () => settledWithin(handle, RUN_BOUND_MS), undefined, fillBefore(key, disk));
     const layout = layoutFor(node.config, runTagFor((await handle.describe()).runId));
     assert.ok(error instanceof WorkflowFailedError);
     assert.match(error.cause?.message ?? '', new RegExp(`step ${step} failed: the disk holding ${escape(named(layout))} is full .*free space there.*rolled back`));

@@ -56,6 +56,12 @@ test('fast mode ends with the database the guide path makes, no larger, both ana
   assert.equal(fastReport.outcome, 'completed');
   assert.deepEqual(fastReport.dumps.map((d) => d.name), ['original'], 'one dump');
   assert.ok(['startWork', 'restoreWork', 'verifyWork', 'dumpUpdated', 'restoreNew', 'verifyNew'].every((n) => fastReport.steps.find((st) => st.step === n)?.status === 'skipped'));
+  // Where restoreDurability's time went: its four longest parts, each timed, longest first.
+  const durability = fastReport.steps.find((st) => st.step === 'restoreDurability')?.detail ?? '';
+  const parts = [...(/; longest: (.*)$/.exec(durability)?.[1] ?? '').matchAll(/(?:^|, )(.+?) ([\d.]+) s(?=, |$)/g)].map((m) => ({ what: m[1]!, s: Number(m[2]) }));
+  assert.equal(parts.length, 4, durability);
+  assert.deepEqual(parts.map((p) => p.s), parts.map((p) => p.s).sort((a, b) => b - a), `longest first: ${durability}`);
+  for (const p of parts) assert.match(p.what, /^(VACUUM \(FULL, ANALYZE\) "public"\."\w+"|VACUUM FULL "pg_catalog"\."\w+"|ANALYZE "public"\."\w+"|stop|fsync|start|CHECKPOINT)$/, durability);
   await recordHistory(h, fastHandle, 'completed-fast');
   const fast = await snapshot(fastNode, layoutFor(fastNode.config, fastReport.runTag).original, 'snap-workflow-fast');
   assert.equal(equivalence(expected, fast), 'equal', 'workflow fast mode');

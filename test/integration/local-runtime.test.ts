@@ -2,7 +2,7 @@
 // directory all or nothing (a failing init script or a killed worker never leaves a
 // half-initialised one behind), and a read-only server (the original) writes as little as it can.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { createLocalRuntime, type LocalRuntimeOptions } from '../../src/runtime/local.js';
-import { InitFailed, type ContainerRuntime, type ImageRole, type ServerSpec } from '../../src/runtime/port.js';
+import { DISCARD_GRACE_MS, InitFailed, type ContainerRuntime, type ImageRole, type ServerSpec } from '../../src/runtime/port.js';
 import { tempDir } from '../support/harness.js';
 import { NEW_POSTGRES_BIN_DIR, oldPostgresBinDir } from '../support/pg-binaries.js';
 
@@ -155,4 +155,33 @@ test('a read-only server (the original) runs without autovacuum or table statist
     }
     await runtime.stop(writable.name);
   }
+});
+
+test('a server being discarded whose fast shutdown cannot end (its checkpointer stopped, as on a full disk) is ended by an immediate shutdown', async () => {
+  const server = spec('stuck-new', 'new');
+  const runtime = runtimeFor(optionsWith(), server.name);
+  await runtime.start(server, READY_MS);
+  const postmaster = Number((await fs.readFile(path.join(server.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(postmaster)], { encoding: 'utf8' });
+  const checkpointer = Number(/^\s*(\d+)\s+postgres: checkpointer/m.exec(children)?.[1]);
+  assert.ok(checkpointer > 0, children);
+  // A stopped checkpointer never writes the shutdown checkpoint: a fast shutdown waits for good.
+  process.kill(checkpointer, 'SIGSTOP');
+  try {
+    const started = Date.now();
+    await runtime.stop(server.name, { discarding: true });
+    const ms = Date.now() - started;
+    assert.equal(await runtime.state(server.name), 'stopped');
+    assert.ok(ms >= DISCARD_GRACE_MS && ms < 2 * DISCARD_GRACE_MS, `ended after the grace of ${DISCARD_GRACE_MS} ms by the immediate shutdown (took ${ms} ms)`);
+    // The next start recovers (no checkpoint was written) and serves.
+    await runtime.start(server, READY_MS);
+    assert.equal(await psql(runtime, server.name, 'SELECT 1'), '1');
+  } finally {
+    try {
+      process.kill(checkpointer, 'SIGCONT');
+    } catch {
+      // ended with its server
+    }
+  }
+  await runtime.stop(server.name);
 });

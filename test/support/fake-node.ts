@@ -674,13 +674,13 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         return { ...dumpOf(lay(ctx).dumps.original, from), ms: 5, created: SERVER_DEFAULTS, roomGiven: [...rewritten] };
       });
     },
-    async restoreDurability(ctx: RunContext, roomGiven: string[] = []): Promise<{ filesSynced: number; compacted: string[]; ms: number }> {
+    async restoreDurability(ctx: RunContext, roomGiven: string[] = []): ReturnType<Activities['restoreDurability']> {
       return run('restoreDurability', [ctx, roomGiven], () => {
         ensure(ctx, 'new');
         takeRoomBack(model.dirs.get(dirOf(ctx, 'new'))!, roomGiven);
         const [synced, compacted] = model.bulkLoad ? [1234, ['instance', 'series']] : [0, []];
         model.bulkLoad = false;
-        return { filesSynced: synced, compacted, ms: 4 };
+        return { filesSynced: synced, compacted, ms: 4, parts: compacted.map((t) => ({ what: `VACUUM (FULL, ANALYZE) public.${t}`, ms: 2 })) };
       });
     },
   };

@@ -173,8 +173,30 @@ export async function waitForPhase(handle: WorkflowHandle, phase: Phase, timeout
     if (p.phase === 'failed' || p.phase === 'rolled-back') throw new Error(`workflow ${p.phase}: ${p.failure}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  const pending = (await handle.describe()).raw.pendingActivities?.map((a) => `${a.activityType?.name} attempt ${a.attempt}: ${a.lastFailure?.message ?? ''}`);
-  throw new Error(`workflow did not reach ${phase} within ${timeoutMs} ms; progress ${JSON.stringify(p)}; pending ${JSON.stringify(pending)}`);
+  throw new Error(`workflow did not reach ${phase} within ${timeoutMs} ms; progress ${JSON.stringify(p)}; pending ${await pendingNow(handle)}`);
+}
+
+/** The workflow's pending activities: type, attempt, last failure, when it started and last heartbeated. */
+async function pendingNow(handle: WorkflowHandle): Promise<string> {
+  const at = (t?: { seconds?: unknown } | null) => (t?.seconds ? new Date(Number(t.seconds) * 1000).toISOString() : 'never');
+  const pending = (await handle.describe()).raw.pendingActivities ?? [];
+  return JSON.stringify(pending.map((a) => `${a.activityType?.name} attempt ${a.attempt}: ${a.lastFailure?.message ?? ''} (started ${at(a.lastStartedTime)}, last heartbeat ${at(a.lastHeartbeatTime)})`));
+}
+
+/**
+ * handle.result() settled (its value or its error), or after `timeoutMs` an error naming what the
+ * workflow still waits for: a hang fails its own test, saying where, instead of the whole file.
+ */
+export async function settledWithin(handle: WorkflowHandle, timeoutMs: number): Promise<{ value?: unknown; error?: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
+  try {
+    const outcome = await Promise.race([handle.result().then((value) => ({ value }), (error: unknown) => ({ error })), late]);
+    if (outcome !== 'late') return outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+  throw new Error(`workflow ${handle.workflowId} had not ended after ${timeoutMs / 1000} s; pending ${await pendingNow(handle)}`);
 }
 
 /** Inventory of the database in `dataDir`, read by a throwaway read-only server of `image`. */

@@ -154,7 +154,27 @@ process.on('exit', () => {
 
 const run = promisify(execFile);
 
+/** A component could not bind its port: another process took it between our pick and its bind. */
+class PortTaken extends Error {}
+
+const START_ATTEMPTS = 3;
+
+/**
+ * The components bind their ports one after another over several seconds; another test file's
+ * server may take one of them meanwhile. Such a start is made again on other ports.
+ */
 export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<KubeCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt === START_ATTEMPTS) throw err;
+      process.stderr.write(`test cluster: ${err.message.split('\n')[0]}; starting again on other ports\n`);
+    }
+  }
+}
+
+async function startOnce(opts: KubeClusterOptions): Promise<KubeCluster> {
   if (process.getuid?.() !== 0) throw new Error('the test cluster needs root: exec-kubelet runs in its own mount namespace');
   const bin = opts.binDir ?? KUBE_BIN_DIR;
   for (const p of Object.values(kubeBinaries(bin))) {
@@ -632,7 +652,9 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
   }
 
   function startError(message: string, p: Proc): Error {
-    return new Error(`test cluster did not start: ${message}; last lines of ${p.name}'s log:\n${tail(p.log, 25)}`);
+    const last = tail(p.log, 25);
+    const text = `test cluster did not start: ${message}; last lines of ${p.name}'s log:\n${last}`;
+    return /address already in use/.test(last) ? new PortTaken(text) : new Error(text);
   }
 }
 
