@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fsyncPath, readJsonIfPresent, writeFileDurably } from '../files.js';
 import { withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
-import { analyzeTables, type Timed } from '../postgres/maintenance.js';
+import { analyzeTables, timed, type Timed } from '../postgres/maintenance.js';
 import { resetRoom } from '../postgres/rewrite-room.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
@@ -112,12 +112,6 @@ export function createFastActivities(deps: ActivityDeps) {
       let compacted: string[] = [];
       // Where the step's time went: each maintenance command, the fsync, the restart with its checkpoint.
       const parts: Timed[] = [];
-      const timedPart = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-        const partStarted = Date.now();
-        const result = await fn();
-        parts.push({ what, ms: Date.now() - partStarted });
-        return result;
-      };
       const endpoint = await ensureServer(env, 'new');
       // Each phase begun, each table vacuumed and each file synced is movement; the VACUUM's and
       // the CHECKPOINT's sessions count while they work.
@@ -139,16 +133,16 @@ export function createFastActivities(deps: ActivityDeps) {
         if (bulkLoaded) {
           await persistSettings(endpoint, env.credentials, Object.fromEntries(Object.keys(BULK_LOAD_SETTINGS).map((k) => [k, undefined])));
           progress.update({ detail: 'stopping the new server' }, true);
-          await timedPart('stop', () => env.runtime.stop(env.layout.serverName.new));
-          filesSynced = await timedPart('fsync', () => syncTree(env.layout.new, (files) => progress.update({ detail: `fsync of ${env.layout.new}: ${files} files` })));
+          await timed(parts, 'stop', () => env.runtime.stop(env.layout.serverName.new));
+          filesSynced = await timed(parts, 'fsync', () => syncTree(env.layout.new, (files) => progress.update({ detail: `fsync of ${env.layout.new}: ${files} files` })));
         }
         progress.update({ detail: 'starting the new server with durable settings' }, true);
-        const durable = await timedPart('start', () => ensureServer(env, 'new'));
+        const durable = await timed(parts, 'start', () => ensureServer(env, 'new'));
         const now = await currentSettings(durable, env.credentials, Object.keys(DURABLE));
         const wrong = Object.entries(DURABLE).filter(([k, v]) => now[k] !== v);
         if (wrong.length > 0) throw fatal('VerificationFailed', `the new server still runs with ${wrong.map(([k]) => `${k}=${now[k]}`).join(', ')}`);
         progress.update({ detail: 'checkpoint' }, true);
-        await timedPart('CHECKPOINT', () => withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), env.credentials.name, checkpointing.appName));
+        await timed(parts, 'CHECKPOINT', () => withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), env.credentials.name, checkpointing.appName));
       }, checkpointing);
       await fs.rm(markerFile(env), { force: true });
       await fsyncPath(env.layout.runDir);

@@ -12,6 +12,14 @@ export interface Timed {
   ms: number;
 }
 
+/** Runs `fn`, adding its time under `what` to `into`. */
+export async function timed<T>(into: Timed[], what: string, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const result = await fn();
+  into.push({ what, ms: Date.now() - started });
+  return result;
+}
+
 export interface MaintenanceOptions {
   /**
    * VACUUM FULL (then ANALYZE) the tables with dead rows, the database's own catalogs included:
@@ -55,9 +63,7 @@ export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions)
   const took: Timed[] = [];
   for (const [i, command] of commands.entries()) {
     opts.onTable?.(command, i, commands.length);
-    const started = Date.now();
-    await client.query(command);
-    took.push({ what: command, ms: Date.now() - started });
+    await timed(took, command, () => client.query(command));
   }
   return { compacted: dead.map((t) => `${t.schema}.${t.name}`), took };
 }

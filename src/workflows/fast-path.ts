@@ -1,5 +1,6 @@
 // The fast path: no 9.6 working copy. One dump streams into the backup file and into PostgreSQL 15
 // under bulk-load settings at once; the updates run there; durability comes back before the check.
+import type { Timed } from '../postgres/maintenance.js';
 import type { DumpResult } from '../postgres/transfer.js';
 import { duration, mib } from '../format.js';
 import { run } from './activities.js';
@@ -32,7 +33,7 @@ export async function fastPath(m: Migration): Promise<Migrated> {
 const LONGEST_PARTS = 4;
 
 /** The step's longest parts, longest first (results recorded before they were timed have none). */
-function longestParts(parts: { what: string; ms: number }[] = []): string {
+function longestParts(parts: Timed[] = []): string {
   const longest = [...parts].sort((a, b) => b.ms - a.ms).slice(0, LONGEST_PARTS);
   return longest.length > 0 ? `; longest: ${longest.map((p) => `${p.what} ${duration(p.ms)}`).join(', ')}` : '';
 }
