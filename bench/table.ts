@@ -7,6 +7,8 @@ export interface Result {
   mode: string;
   instances: number;
   phases: Phase[];
+  /** Workflow steps before the archive stops: not in `phases` nor in `totalMs`, the downtime. */
+  up?: Phase[];
   totalMs: number;
   /** Peak RSS of the process that did the work (the worker); absent for the bash baseline. */
   peakRss?: number;
@@ -64,7 +66,10 @@ function sizeAgainstGuide(r: Result, results: Result[]): string {
 }
 
 export function renderPhases(results: Result[]): string {
-  return results.map((r) => `- ${r.instances} ${r.mode}: ${r.phases.map((p) => `${p.name} ${seconds(p.ms)}`).join(', ')}${r.durability ? ` (restoreDurability: ${r.durability})` : ''}`).join('\n');
+  const list = (phases: Phase[]) => phases.map((p) => `${p.name} ${seconds(p.ms)}`).join(', ');
+  return results
+    .map((r) => `- ${r.instances} ${r.mode}: ${r.up?.length ? `(before the stop: ${list(r.up)}) ` : ''}${list(r.phases)}${r.durability ? ` (restoreDurability: ${r.durability})` : ''}`)
+    .join('\n');
 }
 
 /**

@@ -50,6 +50,7 @@ export const PLAN_RUN_TAG = '<run>';
 /** Every step has one name, used in the workflow, activity summaries, progress, report and tests. */
 export const STEPS = [
   'preflight',
+  'freshSchema',
   'stopApplications',
   'backupLdap',
   'startOriginal',

@@ -4,10 +4,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fsyncPath, readJsonIfPresent, writeFileDurably } from '../files.js';
-import { withClient } from '../postgres/client.js';
+import { endStraySessions, withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
 import { analyzeTables, timed, type Timed } from '../postgres/maintenance.js';
-import { resetRoom } from '../postgres/rewrite-room.js';
+import { resetRoom, type DeferIndexes, type DeferredIndex } from '../postgres/rewrite-room.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, Env, RunContext } from './context.js';
@@ -63,9 +63,10 @@ export function createFastActivities(deps: ActivityDeps) {
 
     /**
      * One read of the original: backup file and restore into the new server (created like the
-     * original) in one pass; the tables the updates will rewrite (`rewritten`) loaded with room.
+     * original) in one pass; the tables the updates will rewrite (`rewritten`) loaded with room,
+     * and with `deferIndexes` their plain indexes the scripts do not name left for restoreDurability.
      */
-    async streamOriginalToNew(ctx: RunContext, expectedBytes: number, rewritten: string[] = []): Promise<DumpResult & { ms: number } & Loaded> {
+    async streamOriginalToNew(ctx: RunContext, expectedBytes: number, rewritten: string[] = [], deferIndexes?: DeferIndexes): Promise<DumpResult & { ms: number } & Loaded> {
       const env = await envFor(deps, ctx);
       await assertLoadIntact(env);
       const original = await ensureServer(env, 'original');
@@ -84,6 +85,7 @@ export function createFastActivities(deps: ActivityDeps) {
             appName,
             signal: progress.signal,
             rewritten,
+            ...(deferIndexes ? { deferIndexes } : {}),
           });
           return { ...result, ms: Date.now() - started };
         } catch (err) {
@@ -100,11 +102,12 @@ export function createFastActivities(deps: ActivityDeps) {
     /**
      * After the updates: the room the load gave (`roomGiven`) taken back, the tables the updates
      * rewrote vacuumed (FULL: the new directory is no larger than a fresh restore's; the tables given
-     * room too, whose pages are half empty) and every table analyzed, still under the fast settings; then the
-     * bulk-load settings off, every file of the new directory fsynced, the server restarted with
-     * the durable settings and checkpointed. Only after this may the new database be verified.
+     * room too, whose pages are half empty), the indexes the load left (`deferred`) built and every
+     * table analyzed, still under the fast settings; then the bulk-load settings off, every file of
+     * the new directory fsynced, the server restarted with the durable settings and checkpointed.
+     * Only after this may the new database be verified.
      */
-    async restoreDurability(ctx: RunContext, roomGiven: string[] = []): Promise<{ filesSynced: number; compacted: string[]; ms: number; parts: Timed[] }> {
+    async restoreDurability(ctx: RunContext, roomGiven: string[] = [], deferred: DeferredIndex[] = []): Promise<{ filesSynced: number; compacted: string[]; ms: number; parts: Timed[] }> {
       const env = await envFor(deps, ctx);
       await assertLoadIntact(env);
       const started = Date.now();
@@ -119,11 +122,14 @@ export function createFastActivities(deps: ActivityDeps) {
       const checkpointing = { endpoint, credentials: env.credentials, appName: 'kaapana-migrate-checkpoint' };
       const bulkLoaded = (await readMarker(env)) !== undefined;
       if (bulkLoaded) {
-        compacted = await withProgress({ step: 'restoreDurability', detail: 'VACUUM FULL and ANALYZE', unit: 'commands' }, (progress) => {
+        compacted = await withProgress({ step: 'restoreDurability', detail: 'VACUUM FULL, the indexes left by the load and ANALYZE', unit: 'commands' }, (progress) => {
           const onTable = (detail: string, done: number, total: number) => progress.update({ detail, done, total }, true);
           return withClient(endpoint, env.credentials, async (c) => {
+            // A killed attempt's VACUUM or CREATE INDEX may still run: ended (rolled back), it
+            // neither holds this attempt's locks nor builds an index this attempt does not see.
+            await endStraySessions(c, env.credentials.name, vacuuming.appName);
             await resetRoom(c, roomGiven);
-            const done = await analyzeTables(c, { compact: true, alsoCompact: roomGiven, onTable });
+            const done = await analyzeTables(c, { compact: true, alsoCompact: roomGiven, deferred, onTable });
             parts.push(...done.took);
             return done.compacted;
           }, env.credentials.name, vacuuming.appName);

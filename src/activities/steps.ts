@@ -9,7 +9,7 @@ import type { Activities } from './index.js';
 type Place = { step: AttemptStep; subject?: string };
 type StepOf = { [K in keyof Activities]: (...args: Parameters<Activities[K]>) => Place };
 
-// scratch: the fresh schema's server, started and stopped inside schemaDrift.
+// scratch: the fresh schema's server, started and stopped inside freshSchema (or schemaDrift, in runs without it).
 const START: Record<ServerRole, AttemptStep> = { original: 'startOriginal', work: 'startWork', new: 'startNew', scratch: 'schemaDrift' };
 const STOP: Record<ServerRole, AttemptStep> = { original: 'stopOriginal', work: 'stopWork', new: 'stopNew', scratch: 'schemaDrift' };
 /** The original's inventory is its own step; the others only in runs started before verifyUpdated was a step of its own. */
@@ -33,6 +33,7 @@ const STEP_OF: StepOf = {
   prepareBulkLoad: () => ({ step: 'prepareBulkLoad' }),
   streamOriginalToNew: () => ({ step: 'streamOriginalToNew' }),
   restoreDurability: () => ({ step: 'restoreDurability' }),
+  freshSchema: () => ({ step: 'freshSchema' }),
   schemaDrift: () => ({ step: 'schemaDrift' }),
   swap: () => ({ step: 'swap' }),
   unswap: () => ({ step: 'rollback', subject: 'swap' }),

@@ -4,7 +4,7 @@ import type { ServerRole } from '../config/layout.js';
 import { withClient } from '../postgres/client.js';
 import { readTableBytes } from '../postgres/inventory.js';
 import { analyzeTables } from '../postgres/maintenance.js';
-import { resetRoom } from '../postgres/rewrite-room.js';
+import { resetRoom, type DeferIndexes } from '../postgres/rewrite-room.js';
 import { DumpChanged, dumpToFile, restoreFromFile, type DumpResult, type Loaded } from '../postgres/transfer.js';
 import { ExecFailed } from '../runtime/port.js';
 import type { ActivityDeps, RunContext } from './context.js';
@@ -50,9 +50,10 @@ export function createTransferActivities(deps: ActivityDeps) {
 
     /**
      * Into a database created like the dump's source, whose settings it sets again (see `created`);
-     * the tables the updates will rewrite (`rewritten`) loaded with room on their pages.
+     * the tables the updates will rewrite (`rewritten`) loaded with room on their pages, and with
+     * `deferIndexes` (fast mode) their plain indexes the scripts do not name left for restoreDurability.
      */
-    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult, rewritten: string[] = []): Promise<{ bytes: number; ms: number } & Loaded> {
+    async restore(ctx: RunContext, role: ServerRole, dump: DumpResult, rewritten: string[] = [], deferIndexes?: DeferIndexes): Promise<{ bytes: number; ms: number } & Loaded> {
       const env = await envFor(deps, ctx);
       const endpoint = await ensureServer(env, role);
       const started = Date.now();
@@ -68,6 +69,7 @@ export function createTransferActivities(deps: ActivityDeps) {
             appName,
             signal: progress.signal,
             rewritten,
+            ...(deferIndexes ? { deferIndexes } : {}),
           });
           // A fresh restore has no planner statistics: the updates (on the working copy) and the
           // applications (on the new database) would run on guesses until autovacuum came by. Its

@@ -16,7 +16,7 @@ export interface Layout {
   retired: string;
   /**
    * A fresh schema made by the new image's own first start, compared with the migrated one
-   * (schemaDrift); it exists only while that step runs.
+   * (schemaDrift); it exists only while freshSchema (or schemaDrift, when that found no facts) runs.
    */
   scratch: string;
   /**
@@ -31,6 +31,8 @@ export interface Layout {
   report: { markdown: string; json: string };
   /** Every difference between the migrated and a fresh schema, classified. */
   drift: string;
+  /** The fresh schema's facts, read by freshSchema before the archive stops; schemaDrift compares with them. */
+  freshSchema: string;
   /** One JSON line per activity attempt's start and end, appended by the workers (attempt-journal.ts). */
   attempts: string;
   dataDirOf: Record<ServerRole, string>;
@@ -54,6 +56,7 @@ export function layoutFor(config: MigrationConfig, runTag: string): Layout {
     dumps: { original: path.join(runDir, 'pacsdb-original.sql'), updated: path.join(runDir, 'pacsdb-updated.sql') },
     report: { markdown: path.join(runDir, 'report.md'), json: path.join(runDir, 'report.json') },
     drift: path.join(runDir, 'schema-drift.json'),
+    freshSchema: path.join(runDir, 'fresh-schema.json'),
     attempts: path.join(runDir, 'attempts.jsonl'),
     dataDirOf: { original, work, new: migrated, scratch },
     serverName: {

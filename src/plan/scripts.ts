@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { codeOf, identifiers } from '../postgres/identifiers.js';
 import { ARCHIVE_UPDATE_CHAIN, compareVersions, inRange } from './versions.js';
 
 export interface UpdateScript {
@@ -12,6 +13,11 @@ export interface UpdateScript {
   sha256: string;
   /** Tables whose rows the script rewrites (UPDATE … SET), each once: what its run time follows. */
   rewrites: string[];
+  /**
+   * Every identifier of the script (see identifiers): the indexes a fast load may build after the
+   * updates are those it does not name. Absent in plans recorded before: no index waits then.
+   */
+  mentions?: string[];
 }
 
 export class PlanError extends Error {
@@ -67,14 +73,14 @@ export async function selectUpdateScripts(dir: string, from: string, to: string)
       const file = path.join(dir, found.get(version)!);
       // Scripts are a few KiB: read once for both the digest and the statements.
       const text = await fs.readFile(file);
-      return { version, file, bytes: text.length, sha256: createHash('sha256').update(text).digest('hex'), rewrites: rewrittenTables(text.toString('utf8')) };
+      const sql = text.toString('utf8');
+      return { version, file, bytes: text.length, sha256: createHash('sha256').update(text).digest('hex'), rewrites: rewrittenTables(sql), mentions: identifiers(sql) };
     }),
   );
 }
 
 /** The tables named by `UPDATE <table> SET` statements outside comments, in order of first use. */
 export function rewrittenTables(sql: string): string[] {
-  const code = sql.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ');
-  const tables = [...code.matchAll(/\bupdate\s+(?:only\s+)?"?([a-z_][a-z0-9_]*)"?\s+(?:as\s+)?(?:[a-z_][a-z0-9_]*\s+)?set\b/gi)].map((m) => m[1]!.toLowerCase());
+  const tables = [...codeOf(sql).matchAll(/\bupdate\s+(?:only\s+)?"?([a-z_][a-z0-9_]*)"?\s+(?:as\s+)?(?:[a-z_][a-z0-9_]*\s+)?set\b/gi)].map((m) => m[1]!.toLowerCase());
   return [...new Set(tables)];
 }

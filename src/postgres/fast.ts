@@ -35,7 +35,7 @@ export async function dumpAndRestore(
   const facts = await readSourceDatabase(source);
   const created = await prepareLoad(target, facts);
   const m = meter(opts.onBytes);
-  const room = withRoomForRewrites(opts.rewritten ?? [], facts.declaredFillfactor);
+  const room = withRoomForRewrites(opts.rewritten ?? [], facts.declaredFillfactor, opts.deferIndexes);
   // The restore's input ends only by our hand, once the backup is safe (see above); the backup
   // gets the dump's own bytes, only psql the room's statements.
   const feed = new PassThrough();
@@ -104,7 +104,7 @@ export async function dumpAndRestore(
   const [dumped, restored] = await Promise.allSettled([dump, restore]);
   // The side that failed first explains the other, which was only stopped because of it.
   if (cause !== undefined || dumped.status === 'rejected' || restored.status === 'rejected') throw cause;
-  return { file, ...written!, source: facts, created, roomGiven: room.given() };
+  return { file, ...written!, source: facts, created, roomGiven: room.given(), deferred: room.deferred() };
 }
 
 /**

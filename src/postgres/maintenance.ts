@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { queryRows } from './client.js';
 import { listTables } from './inventory.js';
+import type { DeferredIndex } from './rewrite-room.js';
 
 /** A part of a step and its time: what the report and the benchmark show of where a step's time went. */
 export interface Timed {
@@ -29,13 +30,20 @@ export interface MaintenanceOptions {
   compact: boolean;
   /** With `compact`: tables compacted whatever their dead rows (their pages were loaded half empty). */
   alsoCompact?: readonly string[];
+  /**
+   * Indexes the load left for now (rewrite-room.ts): built after their table's compaction (which
+   * would otherwise build them a second time) and before its ANALYZE. One that exists is skipped,
+   * so a retry builds only what the killed attempt had not.
+   */
+  deferred?: readonly DeferredIndex[];
   /** Before each table: what runs on it, and how many tables are done. */
   onTable?: (what: string, done: number, total: number) => void;
 }
 
 /**
  * ANALYZE every table of the public schema; with `compact`, VACUUM (FULL, ANALYZE) instead for
- * every table with dead rows. Returns the compacted ones, and each command with its time.
+ * every table with dead rows; the `deferred` indexes built. Returns the compacted tables, and each
+ * command with its time.
  */
 export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions): Promise<{ compacted: string[]; took: Timed[] }> {
   // Counted by the server as the updates committed: nothing else (autovacuum is off under the
@@ -53,12 +61,18 @@ export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions)
     if (!dead.some((t) => t.schema === 'public' && t.name === name)) dead.push({ schema: 'public', name });
   }
   const quoted = (schema: string, table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
-  const compacted = new Set(dead.filter((t) => t.schema === 'public').map((t) => t.name));
+  const waiting = new Set((opts.deferred ?? []).map((d) => d.table));
+  // Analyzed with their compaction; a table whose indexes wait is analyzed once they are built.
+  const analyzed = new Set(dead.filter((t) => t.schema === 'public' && !waiting.has(t.name)).map((t) => t.name));
+  const built = new Set(
+    (await queryRows<{ name: string }>(client, `SELECT relname AS name FROM pg_class WHERE relkind = 'i' AND relnamespace = 'public'::regnamespace AND relname = ANY($1)`, [(opts.deferred ?? []).map((d) => d.name)])).map((r) => r.name),
+  );
   const commands = [
     // The catalogs' statistics are autovacuum's business, as on any database.
-    ...dead.map((t) => (t.schema === 'public' ? `VACUUM (FULL, ANALYZE) ${quoted(t.schema, t.name)}` : `VACUUM FULL ${quoted(t.schema, t.name)}`)),
+    ...dead.map((t) => (t.schema === 'public' && analyzed.has(t.name) ? `VACUUM (FULL, ANALYZE) ${quoted(t.schema, t.name)}` : `VACUUM FULL ${quoted(t.schema, t.name)}`)),
+    ...(opts.deferred ?? []).filter((d) => !built.has(d.name)).map((d) => d.statement),
     // A table VACUUM (FULL, ANALYZE) has just analyzed is not analyzed again.
-    ...(await listTables(client)).filter((t) => !compacted.has(t)).map((t) => `ANALYZE ${quoted('public', t)}`),
+    ...(await listTables(client)).filter((t) => !analyzed.has(t)).map((t) => `ANALYZE ${quoted('public', t)}`),
   ];
   const took: Timed[] = [];
   for (const [i, command] of commands.entries()) {

@@ -12,7 +12,7 @@ import { settingStatement } from './settings.js';
 import { inOneTransaction, PSQL_FROM_STDIN } from './transaction.js';
 import { meter, type OnBytes } from './meter.js';
 import { writeFileDurably } from '../files.js';
-import { tablesDeclaringFillfactor, withRoomForRewrites } from './rewrite-room.js';
+import { tablesDeclaringFillfactor, withRoomForRewrites, type DeferIndexes, type DeferredIndex } from './rewrite-room.js';
 
 export interface DumpResult {
   file: string;
@@ -61,15 +61,21 @@ export interface TransferOptions {
   signal?: AbortSignal;
 }
 
-/** A load's own options: the tables the updates will rewrite get room on their pages (rewrite-room.ts). */
+/**
+ * A load's own options: the tables the updates will rewrite get room on their pages, and with
+ * `deferIndexes` their plain indexes the scripts do not name wait for after the updates (rewrite-room.ts).
+ */
 export interface LoadOptions extends TransferOptions {
   rewritten?: readonly string[];
+  deferIndexes?: DeferIndexes;
 }
 
-/** What a load did beyond the rows: how it created the database, which tables it gave room to. */
+/** What a load did beyond the rows: how it created the database, which tables it gave room to, which indexes wait. */
 export interface Loaded {
   created: CreatedDatabase;
   roomGiven: string[];
+  /** Absent in loads recorded before indexes could wait. */
+  deferred?: DeferredIndex[];
 }
 
 /** Read with the dump (the applications are stopped: nothing changes them in between). */
@@ -164,7 +170,7 @@ export async function restoreFromFile(
 ): Promise<{ bytes: number } & Loaded> {
   const created = await prepareLoad(target, dump.source);
   const m = meter(opts.onBytes);
-  const room = withRoomForRewrites(opts.rewritten ?? [], dump.source?.declaredFillfactor);
+  const room = withRoomForRewrites(opts.rewritten ?? [], dump.source?.declaredFillfactor, opts.deferIndexes);
   let read = { bytes: 0, sha256: '' };
   // The digest is of the file's own bytes; only psql sees the room's statements.
   const input = inOneTransaction(createReadStream(dump.file).pipe(m.stream).pipe(room.stream), {
@@ -178,7 +184,7 @@ export async function restoreFromFile(
   });
   const result = await runtime.exec(target.server, PSQL_FROM_STDIN, { stdin: input, appName: opts.appName, signal: opts.signal });
   if (result.exitCode !== 0) throw new ExecFailed('psql (restore)', result.exitCode, result.stderr);
-  return { bytes: read.bytes, created, roomGiven: room.given() };
+  return { bytes: read.bytes, created, roomGiven: room.given(), deferred: room.deferred() };
 }
 
 export class DumpChanged extends Error {

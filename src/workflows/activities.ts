@@ -12,7 +12,7 @@ export const FATAL = [
 ];
 
 /** Short steps: servers, checks, the swap, the report. */
-type Control = Pick<Activities, 'preflight' | 'startServer' | 'stopServer' | 'prepareBulkLoad' | 'schemaDrift' | 'swap' | 'removeWork' | 'writeReport' | 'prepareRehearsal' | 'measureGrowth'>;
+type Control = Pick<Activities, 'preflight' | 'startServer' | 'stopServer' | 'prepareBulkLoad' | 'freshSchema' | 'schemaDrift' | 'swap' | 'removeWork' | 'writeReport' | 'prepareRehearsal' | 'measureGrowth'>;
 /** Steps that move the database's bytes and rows: their time follows its size. */
 type Transfer = Pick<Activities, TransferActivity>;
 /** Steps on the Kubernetes cluster; a redeploy waits for the platform. */

@@ -11,10 +11,10 @@ import { schemaDrift } from './schema-drift.js';
 import { together } from './together.js';
 
 /** What the part needs: a migration before its original is inventoried. */
-export type DatabasePart = Pick<Migration, 'ctx' | 'config' | 'rec' | 'acts' | 'saga' | 'plan' | 'oneActivityPerStep' | 'overlapped'>;
+export type DatabasePart = Pick<Migration, 'ctx' | 'config' | 'rec' | 'acts' | 'saga' | 'plan' | 'oneActivityPerStep' | 'overlapped' | 'bulkLoadReady'>;
 
 export async function migrateDatabase(d: DatabasePart): Promise<Migration> {
-  const { ctx, config, rec, acts, saga, plan, oneActivityPerStep, overlapped } = d;
+  const { ctx, config, rec, acts, saga, plan, oneActivityPerStep, overlapped, bulkLoadReady } = d;
   const { report } = rec;
   saga.onRollback('stop the original server', () =>
     // Patched: runs recorded before this change only stopped it, leaving its container behind.
@@ -34,7 +34,7 @@ export async function migrateDatabase(d: DatabasePart): Promise<Migration> {
   report.versions.alreadyPresent = before.appliedVersions;
   wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: before.appliedVersions.at(-1) ?? '5.26' }]);
   const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
-  const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep, overlapped };
+  const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep, overlapped, bulkLoadReady };
 
   const after = await (config.mode === 'fast' ? fastPath(migration) : guidePath(migration, dumped));
   report.tablesAfter = after.inventory.tables;

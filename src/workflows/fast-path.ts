@@ -1,6 +1,7 @@
 // The fast path: no 9.6 working copy. One dump streams into the backup file and into PostgreSQL 15
 // under bulk-load settings at once; the updates run there; durability comes back before the check.
 import type { Timed } from '../postgres/maintenance.js';
+import type { DeferIndexes, DeferredIndex } from '../postgres/rewrite-room.js';
 import type { DumpResult } from '../postgres/transfer.js';
 import { duration, mib } from '../format.js';
 import { run } from './activities.js';
@@ -12,12 +13,23 @@ import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, 
 /** A machine that keeps crashing during the load is not one to migrate on: roll back after this many. */
 const MAX_LOADS = 3;
 
+/**
+ * Step prepareBulkLoad, its undo first: a new directory that a later failure leaves is discarded.
+ * A migration runs it before the archive stops (bulkLoadReady); a rehearsal at the start of its path.
+ */
+export async function prepareBulkLoad(m: Pick<Migration, 'rec' | 'saga' | 'acts' | 'ctx' | 'plan'>, undo: boolean): Promise<void> {
+  if (undo) discardOnRollback(m, 'new');
+  await m.rec.step('prepareBulkLoad', `PostgreSQL 15 on ${m.plan.layout.new}, bulk-load settings`, () => run(m.acts.control.prepareBulkLoad, 'start PostgreSQL 15 for a bulk load', m.ctx), () => 'fsync off until the load is done');
+}
+
 export async function fastPath(m: Migration): Promise<Migrated> {
   m.rec.skip('dumpOriginal', 'fast mode: the dump streams into the new server (streamOriginalToNew)');
-  discardOnRollback(m, 'new');
+  if (!m.bulkLoadReady) discardOnRollback(m, 'new');
   let backup: DumpResult | undefined;
   for (let load = 1; ; load += 1) {
     try {
+      // A load again after a machine crash prepares the directory again (prepareBulkLoad removes it).
+      if (load > 1 || !m.bulkLoadReady) await prepareBulkLoad(m, false);
       return await loadAndUpdate(m, backup, (dump) => (backup = dump));
     } catch (err) {
       // Without fsync a machine crash leaves the new directory untrustworthy: load it again (from
@@ -30,6 +42,16 @@ export async function fastPath(m: Migration): Promise<Migrated> {
   }
 }
 
+/**
+ * The rewritten tables' plain indexes that no update script names (rewrite-room.ts) wait until
+ * restoreDurability, which compacts those tables and would build them again anyway. None when a
+ * recorded plan does not say what its scripts name.
+ */
+function deferIndexes(m: Migration): DeferIndexes | undefined {
+  if (!m.pending.every((s) => s.mentions)) return undefined;
+  return { tables: rewrittenBy(m), mentioned: [...new Set(m.pending.flatMap((s) => s.mentions!))] };
+}
+
 const LONGEST_PARTS = 4;
 
 /** The step's longest parts, longest first (results recorded before they were timed have none). */
@@ -39,25 +61,26 @@ function longestParts(parts: Timed[] = []): string {
 }
 
 async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep: (dump: DumpResult) => void): Promise<Migrated> {
-  const { rec, ctx, before, plan } = m;
+  const { rec, ctx, before } = m;
   const { control, transfer } = m.acts;
   const verifyLoad = () =>
     rec.step('verifyLoad', 'every table against the inventory', () => run(transfer.verify, 'verify the load against the inventory', ctx, 'new', before, before.appliedVersions), () => 'all tables equal');
   const firstLoad = !backup;
-  // Restores recorded before the room existed gave none (roomGiven absent).
+  // Restores recorded before the room existed gave none (roomGiven absent), nor left indexes (deferred).
   let roomGiven: string[] = [];
+  let deferred: DeferredIndex[] = [];
 
-  await rec.step('prepareBulkLoad', `PostgreSQL 15 on ${plan.layout.new}, bulk-load settings`, () => run(control.prepareBulkLoad, 'start PostgreSQL 15 for a bulk load', ctx), () => 'fsync off until the load is done');
   if (!backup) {
     let streamed: Awaited<ReturnType<typeof legacyStreamAndVerify>>;
     if (m.oneActivityPerStep) {
-      streamed = await rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(transfer.streamOriginalToNew, 'dump and restore in one pass', ctx, before.inventory.tableBytes, rewrittenBy(m)), (d) =>
+      streamed = await rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(transfer.streamOriginalToNew, 'dump and restore in one pass', ctx, before.inventory.tableBytes, rewrittenBy(m), deferIndexes(m)), (d) =>
         `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
       );
       await verifyLoad();
     } else streamed = await legacyStreamAndVerify(m);
-    const { created, roomGiven: given, ...dump } = streamed;
+    const { created, roomGiven: given, deferred: left, ...dump } = streamed;
     roomGiven = given ?? [];
+    deferred = left ?? [];
     rec.report.dumps.push({ name: 'original', ...dump });
     if (created) recordDatabase(m, 'new', created, given);
     keep(dump);
@@ -65,14 +88,17 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
     skipAll(m, ['startWork', 'restoreWork', 'verifyWork'], 'fast mode: no intermediate 9.6 copy');
   } else {
     const dump = backup;
-    const restored = await rec.step('restoreNew', 'load again from the backup dump', () => run(transfer.restore, 'restore the backup into PostgreSQL 15', ctx, 'new', dump, rewrittenBy(m)), (r) => `${mib(r.bytes)} from ${dump.file}`);
+    const restored = await rec.step('restoreNew', 'load again from the backup dump', () => run(transfer.restore, 'restore the backup into PostgreSQL 15', ctx, 'new', dump, rewrittenBy(m), deferIndexes(m)), (r) => `${mib(r.bytes)} from ${dump.file}`);
     roomGiven = restored.roomGiven ?? [];
+    deferred = restored.deferred ?? [];
     recordDatabase(m, 'new', restored.created, roomGiven);
     await verifyLoad();
   }
   await applyUpdates(m, 'new');
   if (!m.oneActivityPerStep) return legacyVerifyNew(m);
-  await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven), (r) => `${r.filesSynced} files synced${longestParts(r.parts)}`);
+  await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven, deferred), (r) =>
+    `${deferred.length} indexes built after the updates, ${r.filesSynced} files synced${longestParts(r.parts)}`,
+  );
   const verifyUpdated = () =>
     rec.step('verifyUpdated', 'every original table and the guide figures after the updates', () => run(transfer.verifyUpdated, 'verify the new database', ctx, 'new', before, m.targetVersions, 'counts'), () =>
       `all rows kept; archive ${reached(m)}`,

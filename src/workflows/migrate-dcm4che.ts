@@ -9,6 +9,7 @@ import { runTagFor } from '../shared.js';
 import { activitiesFor, run } from './activities.js';
 import { clusterSteps } from './cluster-steps.js';
 import { StepFailed, describe, isMigrationFailure, unwrapped } from './failures.js';
+import { prepareBulkLoad } from './fast-path.js';
 import { createGate } from './gate.js';
 import { migrateDatabase } from './database-part.js';
 import { createRecorder } from './recorder.js';
@@ -42,6 +43,17 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       `${p.scripts.length} update scripts (${p.scripts.map((s) => s.version).join(', ')}); database directory ${mib(p.dataDirBytes)}`,
     );
 
+    // Patched: runs recorded before it made the fresh schema in schemaDrift, while the archive was down.
+    if (wf.patched('fresh-schema-before-stop')) {
+      await rec.step('freshSchema', 'a fresh schema made by the new image, while the archive still runs', () => run(acts.control.freshSchema, 'read a fresh schema of the new image', ctx), (r) =>
+        `${r.tables} tables, ${r.indexes} indexes; ${r.file}`,
+      );
+    }
+    // Fast mode's new server is ready before the archive stops too (patched: runs recorded before
+    // prepared it after the original's inventory).
+    const bulkLoadReady = config.mode === 'fast' && wf.patched('bulk-load-before-stop');
+    if (bulkLoadReady) await prepareBulkLoad({ rec, saga, acts, ctx, plan }, true);
+
     if (kube) {
       // Registered first: it undoes a stop that failed half-way too, and after an undeploy of 0.2.x
       // it deploys 0.2.x again (it reads what to do from the cluster).
@@ -55,7 +67,7 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
       rec.skip('backupLdap', 'no cluster configured');
     }
 
-    const migration = await migrateDatabase({ ctx, config, rec, acts, saga, plan, oneActivityPerStep, overlapped });
+    const migration = await migrateDatabase({ ctx, config, rec, acts, saga, plan, oneActivityPerStep, overlapped, bulkLoadReady });
 
     report.approval = await gate.awaitApproval(config.approval.timeoutMinutes);
 
@@ -81,8 +93,8 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     if (!isMigrationFailure(err)) throw unwrapped(err);
     const reason = describe(err);
     progress.failure = reason;
-    if (err instanceof StepFailed && err.step === 'preflight') {
-      // Nothing ran but the read-only checks: there is nothing to undo.
+    if (err instanceof StepFailed && (err.step === 'preflight' || err.step === 'freshSchema')) {
+      // Nothing ran but the read-only checks and the scratch server: there is nothing to undo.
       report.outcome = 'refused';
       report.endedAt = rec.now();
       progress.reportPath = await run(acts.control.writeReport, 'write the report', ctx, report).catch(() => undefined);

@@ -35,13 +35,18 @@ export interface Migration {
    * on replay of runs recorded before.
    */
   overlapped: boolean;
+  /**
+   * Fast mode: the new server was prepared for the bulk load (and its undo registered) before the
+   * archive stopped. False on replay of runs recorded before, and in rehearsals.
+   */
+  bulkLoadReady?: boolean;
 }
 
 /** The database a path hands over: verified, stopped, ready for the swap. */
 export type Migrated = InventoryResult;
 
 /** Registers the undo of a server this run creates, before it is created. */
-export function discardOnRollback(m: Migration, role: ServerRole): void {
+export function discardOnRollback(m: Pick<Migration, 'saga' | 'acts' | 'ctx'>, role: ServerRole): void {
   m.saga.onRollback(`discard the ${role} server`, () => run(m.acts.undo.discardServer, `discard the ${role} server`, m.ctx, role));
 }
 

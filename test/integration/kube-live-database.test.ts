@@ -196,6 +196,9 @@ describe('execDatabase: client tools in the running postgres-dcm4che pod', () =>
     const baseline = process.memoryUsage().arrayBuffers;
     const dumping = adapter().execDatabase(['pg_dump', '-t', 'bulk'], sink.stream, controller.signal);
     dumping.catch(() => undefined);
+    // The 3 s below count from pg_dump's first output: on a loaded machine the exec can take
+    // that long to start, and a command not yet started would look like one that has ended.
+    await k().until('the reader to take the dump\'s first bytes', async () => sink.bytes() > 0);
     // Unheld, the whole dump (about 20 MB) would be here within a second or two.
     await sleep(3_000);
     const held = process.memoryUsage().arrayBuffers - baseline;

@@ -28,7 +28,9 @@ export function flow(mode: Mode, cluster: boolean): FlowItem[] {
     return { step, fault, ...(pair ? { beside: pair.find((k) => k !== fault)! } : {}) };
   };
   const undo = (key: string): FlowItem => ({ undo: key });
-  const items: FlowItem[] = [s('preflight', 'preflight')];
+  const items: FlowItem[] = [s('preflight', 'preflight'), s('freshSchema', 'freshSchema')];
+  // Fast mode's new server is prepared before the archive stops.
+  if (mode === 'fast') items.push(undo('discardServer:new'), s('prepareBulkLoad', 'prepareBulkLoad'));
   if (cluster) items.push(undo('restoreApplications'), s('stopApplications', 'stopApplications'), s('backupLdap', 'backupLdap'));
   items.push(undo('discardServer:original'), s('startOriginal', 'startServer:original'), s('inventory', 'inventory:original'));
   if (mode === 'guide') {
@@ -50,8 +52,6 @@ export function flow(mode: Mode, cluster: boolean): FlowItem[] {
     );
   } else {
     items.push(
-      undo('discardServer:new'),
-      s('prepareBulkLoad', 'prepareBulkLoad'),
       s('streamOriginalToNew', 'streamOriginalToNew'),
       s('verifyLoad', 'verify:new'),
       s('stopOriginal', 'stopServer:original'),

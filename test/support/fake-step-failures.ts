@@ -26,7 +26,7 @@ export function failureOf(error: unknown): ApplicationFailure {
 }
 
 /**
- * One test per step of each combination's flow: the step fails for good (preflight: refused; the
+ * One test per step of each combination's flow: the step fails for good (preflight, freshSchema: refused; the
  * gate: its timeout; after the swap: the operator answers rollback); the report step has its own test.
  */
 export function stepFailureTests(env: () => FakeEnv, combinations: readonly { mode: Mode; cluster: boolean }[]): void {
@@ -53,10 +53,13 @@ export function stepFailureTests(env: () => FakeEnv, combinations: readonly { mo
           const report = lastReport(fake);
           assert.equal(fake.keys().at(-1), 'writeReport', 'the report is written last');
 
-          if (step === 'preflight') {
+          // Both end before the archive stops: the migration is refused, nothing to undo.
+          if (step === 'preflight' || step === 'freshSchema') {
+            const ran = stepsOf(items).slice(0, stepsOf(items).findIndex((i) => i.step === step) + 1).map((i) => i.fault);
             assert.equal(failure.type, 'MigrationRefused');
-            assert.equal(failure.message, 'step preflight failed: injected fault at preflight; nothing was changed');
-            assert.deepEqual(fake.keys(), ['preflight', 'writeReport'], 'nothing but the report after the refusal');
+            assert.equal(failure.message, `step ${step} failed: injected fault at ${fault}; nothing was changed`);
+            assert.deepEqual(fake.keys(), [...ran, 'writeReport'], 'nothing but the report after the refusal');
+            if (step === 'freshSchema') assert.ok(!fake.model.dirs.has(fake.model.layout.scratch), 'no scratch directory is left');
             assert.equal(report.outcome, 'refused');
             assert.equal(report.rollback, undefined, 'nothing to roll back');
             assert.equal(p.phase, 'refused');

@@ -30,5 +30,5 @@ test('a TypeError in workflow code fails the workflow task and rolls nothing bac
     assert.equal((await run.handle.describe()).status.name, 'RUNNING', 'the workflow waits for a fixed worker');
   });
   // The original's dump is started with its inventory (they run at once in guide mode).
-  assert.deepEqual(fake.keys(), ['preflight', 'startServer:original', 'inventory:original', 'dump:original'], 'nothing ran after the bug, no undo');
+  assert.deepEqual(fake.keys(), ['preflight', 'freshSchema', 'startServer:original', 'inventory:original', 'dump:original'], 'nothing ran after the bug, no undo');
 });

@@ -108,9 +108,9 @@ test('the progress query and the search attributes follow the run', async () => 
     assert.equal(p.verified, false);
     assert.deepEqual(
       inStepOrder(p.completed.map((c) => c.step)),
-      ['preflight', 'stopApplications', 'backupLdap', 'startOriginal', 'inventory', 'dumpOriginal', 'stopOriginal', 'startWork'],
+      ['preflight', 'freshSchema', 'stopApplications', 'backupLdap', 'startOriginal', 'inventory', 'dumpOriginal', 'stopOriginal', 'startWork'],
     );
-    assert.match(p.completed[1]!.detail, /^skipped: no cluster configured/);
+    assert.match(p.completed[2]!.detail, /^skipped: no cluster configured/);
     assert.deepEqual(await searchAttributes(run.handle), { node, phase: 'restoreWork', version: '5.27' });
     await listed(`KaapanaNode = '${node}' AND MigrationPhase = 'restoreWork' AND ArchiveVersion = '5.27'`, runId);
 

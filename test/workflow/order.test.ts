@@ -21,7 +21,7 @@ const ldapCommands = (n: number) => Array.from({ length: n }, () => 'ldapCommand
 
 /** The calls of a whole run, as the README's step table orders them. */
 function expectedCalls(mode: 'guide' | 'fast', cluster: boolean, ldapCount = 0, from = 0): string[] {
-  const head = ['preflight', ...(cluster ? ['stopApplications', 'backupLdap'] : []), 'startServer:original', 'inventory:original'];
+  const head = ['preflight', 'freshSchema', ...(mode === 'fast' ? ['prepareBulkLoad'] : []), ...(cluster ? ['stopApplications', 'backupLdap'] : []), 'startServer:original', 'inventory:original'];
   const middle =
     mode === 'guide'
       ? [
@@ -38,7 +38,7 @@ function expectedCalls(mode: 'guide' | 'fast', cluster: boolean, ldapCount = 0, 
           'restore:new',
           'verify:new',
         ]
-      : ['prepareBulkLoad', 'streamOriginalToNew', 'verify:new', 'stopServer:original', ...updates(from), 'restoreDurability', 'verifyUpdated:new'];
+      : ['streamOriginalToNew', 'verify:new', 'stopServer:original', ...updates(from), 'restoreDurability', 'verifyUpdated:new'];
   const tail = ['schemaDrift', 'stopServer:new', 'swap', 'removeWork', ...(cluster ? ['redeploy', 'ldapPlan', ...ldapCommands(ldapCount), 'restartPods'] : []), 'writeReport'];
   return [...head, ...middle, ...tail];
 }

@@ -22,7 +22,7 @@ describe('partial effects are undone too', () => {
     const fake = fakeNode('partial-stop', { cluster: true, faults: { stopApplications: permanent('InjectedFault', { halfway: true }) } });
     const { error } = await withFakeRun(env, fake, (run) => drive(run));
     assert.match(failureOf(error).message, /^step stopApplications failed: .*; rolled back/);
-    assert.deepEqual(fake.keys(), ['preflight', 'stopApplications', 'restoreApplications', 'writeReport']);
+    assert.deepEqual(fake.keys(), ['preflight', 'freshSchema', 'stopApplications', 'restoreApplications', 'writeReport']);
     assertOriginalBack(fake, { failedCopy: false });
   });
 
