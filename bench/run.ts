@@ -22,7 +22,7 @@ import { selectUpdateScripts } from '../src/plan/scripts.js';
 import type { DemoNode } from '../src/demo/node.js';
 import { vendorSql } from '../src/demo/vendor.js';
 import type { MigrationReport } from '../src/report/types.js';
-import { WHILE_ARCHIVE_RUNS } from '../src/report/downtime.js';
+import { beforeTheStop } from '../src/report/downtime.js';
 import { classTotals } from '../src/report/statements.js';
 import type { ScriptResult } from '../src/activities/updates.js';
 import { createLocalRuntime } from '../src/runtime/local.js';
@@ -121,10 +121,11 @@ async function workflow(h: Harness, node: DemoNode, instances: number, label: st
     const wall = Date.now() - started;
     const waited = report.steps.find((s) => s.step === 'awaitApproval')?.ms ?? 0;
     // The archive still serves during these: they are shown, and left out of the downtime.
-    const up = report.steps.filter((s) => WHILE_ARCHIVE_RUNS.includes(s.step)).map((s) => ({ name: s.step, ms: s.ms }));
-    const phases = report.steps.filter((s) => s.status === 'ok' && s.step !== 'awaitApproval' && !WHILE_ARCHIVE_RUNS.includes(s.step)).map((s) => ({ name: s.step, ms: s.ms }));
+    const early = beforeTheStop(report.steps);
+    const up = early.filter((s) => s.status === 'ok').map((s) => ({ name: s.step, ms: s.ms }));
+    const phases = report.steps.filter((s) => s.status === 'ok' && s.step !== 'awaitApproval' && !early.includes(s)).map((s) => ({ name: s.step, ms: s.ms }));
     const durability = report.steps.find((s) => s.step === 'restoreDurability' && s.status === 'ok')?.detail;
-    const upMs = up.reduce((t, p) => t + p.ms, 0);
+    const upMs = early.reduce((t, s) => t + s.ms, 0);
     const result: Result = { mode: label, instances, phases, up, totalMs: wall - waited - upMs, peakRss: peakRss(), dumpBytes: report.dumps.map((d) => d.bytes), statementClasses: classTotals(report.scripts), ...(durability ? { durability } : {}) };
     return [result, layoutFor(node.config, report.runTag).original];
   });
@@ -257,8 +258,8 @@ PostgreSQL 9.6.24 and 15 from the local runtime, demo nodes seeded with seed ${S
 Times are wall-clock seconds${repeat > 1 ? `, the median of ${repeat} runs per mode and size` : ''}. *baseline*: \`bench/guide-baseline.sh\` (the guide's
 pg_dump/psql commands) plus starting and stopping the three servers. The workflow modes run on a real Temporal dev
 server with the built worker started as \`deploy/kaapana-migrate-worker.service\` starts it (its node options and
-environment), from the end of the steps that run while the archive still serves (preflight, freshSchema; shown
-in the phases as "before the stop") to the result, without the wait for approval: *guide* (the default: 9.6 working copy,
+environment), from the end of the steps that run while the archive still serves (preflight, freshSchema, in fast
+mode prepareBulkLoad; shown in the phases as "before the stop") to the result, without the wait for approval: *guide* (the default: 9.6 working copy,
 \`verification: checksums\`), *guide-counts* (\`verification: counts\`), *fast* (\`mode: fast\`: one dump streamed into
 PostgreSQL 15 under bulk-load settings, updates there), *fast-counts*. *blocks-direct/stream/bulk*: the fast path's
 building blocks alone, without Temporal (dump file restored into 15; dump streamed; streamed under bulk-load
