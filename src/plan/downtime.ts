@@ -40,7 +40,7 @@ export type Throughput = z.infer<typeof throughputSchema>;
 
 /** What the file says of itself (JSON has no comments). */
 export const ABOUT =
-  'Written by bench/run.ts from its own runs: per variant, the workflow from start to result without the wait for approval, on the local runtime without a cluster, fitted as fixedSeconds + secondsPerGiB × GiB of the database directory (paths.dataDir). Edit by running the benchmark, not by hand.';
+  'Written by bench/run.ts from its own runs: per variant, the downtime of the workflow (from the end of the steps before the archive stops to the result, without the wait for approval), on the local runtime without a cluster, fitted as fixedSeconds + secondsPerGiB × GiB of the database directory (paths.dataDir). Edit by running the benchmark, not by hand.';
 
 /**
  * Least squares through the measured runs. An intercept below zero (noise at small sizes) is
