@@ -61,16 +61,20 @@ export async function analyzeTables(client: pg.Client, opts: MaintenanceOptions)
     if (!dead.some((t) => t.schema === 'public' && t.name === name)) dead.push({ schema: 'public', name });
   }
   const quoted = (schema: string, table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
-  const waiting = new Set((opts.deferred ?? []).map((d) => d.table));
+  const deferred = opts.deferred ?? [];
+  const waiting = new Set(deferred.map((d) => d.table));
   // Analyzed with their compaction; a table whose indexes wait is analyzed once they are built.
   const analyzed = new Set(dead.filter((t) => t.schema === 'public' && !waiting.has(t.name)).map((t) => t.name));
-  const built = new Set(
-    (await queryRows<{ name: string }>(client, `SELECT relname AS name FROM pg_class WHERE relkind = 'i' AND relnamespace = 'public'::regnamespace AND relname = ANY($1)`, [(opts.deferred ?? []).map((d) => d.name)])).map((r) => r.name),
-  );
+  const built =
+    deferred.length === 0
+      ? new Set<string>()
+      : new Set(
+          (await queryRows<{ name: string }>(client, `SELECT relname AS name FROM pg_class WHERE relkind = 'i' AND relnamespace = 'public'::regnamespace AND relname = ANY($1)`, [deferred.map((d) => d.name)])).map((r) => r.name),
+        );
   const commands = [
     // The catalogs' statistics are autovacuum's business, as on any database.
     ...dead.map((t) => (t.schema === 'public' && analyzed.has(t.name) ? `VACUUM (FULL, ANALYZE) ${quoted(t.schema, t.name)}` : `VACUUM FULL ${quoted(t.schema, t.name)}`)),
-    ...(opts.deferred ?? []).filter((d) => !built.has(d.name)).map((d) => d.statement),
+    ...deferred.filter((d) => !built.has(d.name)).map((d) => d.statement),
     // A table VACUUM (FULL, ANALYZE) has just analyzed is not analyzed again.
     ...(await listTables(client)).filter((t) => !analyzed.has(t)).map((t) => `ANALYZE ${quoted('public', t)}`),
   ];

@@ -22,10 +22,12 @@ const END_OF_EMPTY = END_OF_DATA.subarray(1);
 /** A name as pg_dump prints it: bare when it needs no quotes, else in double quotes. */
 const NAME = String.raw`("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)`;
 const unquoted = (name: string) => (name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name);
+const COPY_LINE = new RegExp(String.raw`^COPY public\.${NAME} \(.*\) FROM stdin;$`);
+const CREATE_INDEX_LINE = new RegExp(String.raw`^CREATE INDEX ${NAME} ON public\.${NAME} USING (.*);$`);
 
 /** The table a plain dump's `COPY <schema>.<table> (…) FROM stdin;` line loads, as pg_dump quotes it. */
 function copyTarget(line: string): string | undefined {
-  const m = new RegExp(String.raw`^COPY public\.${NAME} \(.*\) FROM stdin;$`).exec(line);
+  const m = COPY_LINE.exec(line);
   return m ? unquoted(m[1]!) : undefined;
 }
 
@@ -42,7 +44,7 @@ export interface DeferredIndex {
  * (only a unique index can change what a statement does) and do not touch it.
  */
 function deferrable(line: string, tables: ReadonlySet<string>, mentioned: ReadonlySet<string>): DeferredIndex | undefined {
-  const m = new RegExp(String.raw`^CREATE INDEX ${NAME} ON public\.${NAME} USING (.*);$`).exec(line);
+  const m = CREATE_INDEX_LINE.exec(line);
   if (!m) return undefined;
   const [name, table] = [unquoted(m[1]!), unquoted(m[2]!)];
   if (!tables.has(table) || [name.toLowerCase(), ...identifiers(m[3]!)].some((w) => mentioned.has(w))) return undefined;

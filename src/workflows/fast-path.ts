@@ -14,11 +14,10 @@ import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, 
 const MAX_LOADS = 3;
 
 /**
- * Step prepareBulkLoad, its undo first: a new directory that a later failure leaves is discarded.
- * A migration runs it before the archive stops (bulkLoadReady); a rehearsal at the start of its path.
+ * Step prepareBulkLoad (its undo, discardOnRollback 'new', registered before it). A migration runs
+ * it before the archive stops (bulkLoadReady); runs recorded before, and rehearsals, before each load.
  */
-export async function prepareBulkLoad(m: Pick<Migration, 'rec' | 'saga' | 'acts' | 'ctx' | 'plan'>, undo: boolean): Promise<void> {
-  if (undo) discardOnRollback(m, 'new');
+export async function prepareBulkLoad(m: Pick<Migration, 'rec' | 'acts' | 'ctx' | 'plan'>): Promise<void> {
   await m.rec.step('prepareBulkLoad', `PostgreSQL 15 on ${m.plan.layout.new}, bulk-load settings`, () => run(m.acts.control.prepareBulkLoad, 'start PostgreSQL 15 for a bulk load', m.ctx), () => 'fsync off until the load is done');
 }
 
@@ -29,7 +28,7 @@ export async function fastPath(m: Migration): Promise<Migrated> {
   for (let load = 1; ; load += 1) {
     try {
       // A load again after a machine crash prepares the directory again (prepareBulkLoad removes it).
-      if (load > 1 || !m.bulkLoadReady) await prepareBulkLoad(m, false);
+      if (load > 1 || !m.bulkLoadReady) await prepareBulkLoad(m);
       return await loadAndUpdate(m, backup, (dump) => (backup = dump));
     } catch (err) {
       // Without fsync a machine crash leaves the new directory untrustworthy: load it again (from

@@ -12,6 +12,7 @@ import { StepFailed, describe, isMigrationFailure, unwrapped } from './failures.
 import { prepareBulkLoad } from './fast-path.js';
 import { createGate } from './gate.js';
 import { migrateDatabase } from './database-part.js';
+import { discardOnRollback } from './migration.js';
 import { createRecorder } from './recorder.js';
 import { createSaga } from './saga.js';
 
@@ -52,7 +53,10 @@ export async function migrateDcm4che(input: MigrationInput): Promise<MigrationRe
     // Fast mode's new server is ready before the archive stops too (patched: runs recorded before
     // prepared it after the original's inventory).
     const bulkLoadReady = config.mode === 'fast' && wf.patched('bulk-load-before-stop');
-    if (bulkLoadReady) await prepareBulkLoad({ rec, saga, acts, ctx, plan }, true);
+    if (bulkLoadReady) {
+      discardOnRollback({ saga, acts, ctx }, 'new');
+      await prepareBulkLoad({ rec, acts, ctx, plan });
+    }
 
     if (kube) {
       // Registered first: it undoes a stop that failed half-way too, and after an undeploy of 0.2.x
