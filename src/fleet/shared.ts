@@ -88,6 +88,7 @@ export interface FleetNode {
   view?: ChildView;
   /** Since when its worker has been looked for (the wait is bounded from here, across continue-as-new). */
   waitingSince?: string;
+  /** When the rollout asked for the child's start (before any halt that let it run). */
   startedAt?: string;
   endedAt?: string;
   outcome?: NodeOutcome;

@@ -192,6 +192,8 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
     // Paused while the worker was looked for: the start waits for the resume.
     await wf.condition(() => !state.paused || stopping());
     if (stopping()) return (untouched(n), false);
+    // When the start was asked for: a halt decided while the server answers came after it.
+    const startedAt = now();
     try {
       const child = await recorded(() =>
         wf.startChild(WORKFLOW_TYPE, {
@@ -201,7 +203,7 @@ export async function migrateFleet(input: FleetInput): Promise<FleetReport> {
           cancellationType: wf.ChildWorkflowCancellationType.ABANDON,
         }),
       );
-      Object.assign(n, { runId: child.firstExecutionRunId, status: 'running', view: 'queued', startedAt: now() });
+      Object.assign(n, { runId: child.firstExecutionRunId, status: 'running', view: 'queued', startedAt });
       delete n.waitingSince;
       return true;
     } catch (err) {

@@ -12,7 +12,8 @@ const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Every source file the bundle can contain, and the installed SDK version. */
 async function sourcesKey(): Promise<string> {
-  const hash = createHash('sha256');
+  // The checkout too: the bundle's source map names its files, and stack traces should point into this one.
+  const hash = createHash('sha256').update(ROOT);
   const files = (await fs.readdir(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })).filter((f) => f.endsWith('.ts')).sort();
   for (const f of files) hash.update(f).update(await fs.readFile(path.join(ROOT, 'src', f)));
   hash.update(await fs.readFile(path.join(ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json')));
