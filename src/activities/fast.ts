@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fsyncPath, readJsonIfPresent, writeFileDurably } from '../files.js';
 import { endStraySessions, withClient } from '../postgres/client.js';
 import { BULK_LOAD_SETTINGS, bootId, currentSettings, dumpAndRestore, persistSettings, restoreAppName, syncTree } from '../postgres/fast.js';
+import { readTableBytes } from '../postgres/inventory.js';
 import { analyzeTables, timed, type Timed } from '../postgres/maintenance.js';
 import { resetRoom, type DeferIndexes, type DeferredIndex } from '../postgres/rewrite-room.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
@@ -63,7 +64,7 @@ export function createFastActivities(deps: ActivityDeps) {
 
     /**
      * One read of the original: backup file and restore into the new server (created like the
-     * original) in one pass; the tables the updates will rewrite (`rewritten`) loaded with room,
+     * original) in one pass (`expectedBytes` 0: read here); the tables the updates will rewrite (`rewritten`) loaded with room,
      * and with `deferIndexes` their plain indexes the scripts do not name left for restoreDurability.
      */
     async streamOriginalToNew(ctx: RunContext, expectedBytes: number, rewritten: string[] = [], deferIndexes?: DeferIndexes): Promise<DumpResult & { ms: number } & Loaded> {
@@ -72,11 +73,13 @@ export function createFastActivities(deps: ActivityDeps) {
       const original = await ensureServer(env, 'original');
       const endpoint = await ensureServer(env, 'new');
       const started = Date.now();
+      // 0: the stream runs beside the inventory that would give it.
+      const total = expectedBytes > 0 ? expectedBytes : await withClient(original, env.credentials, readTableBytes);
       const appName = 'kaapana-migrate-stream';
       // The restoring session counts (no byte moves while it builds the indexes and foreign keys);
       // the dumping one is watched by its bytes alone, as in dump.
       const restoring = { endpoint, credentials: env.credentials, appName: restoreAppName(appName) };
-      return withProgress({ step: 'streamOriginalToNew', detail: 'dump and restore in one pass', unit: 'bytes', total: expectedBytes, done: 0 }, async (progress) => {
+      return withProgress({ step: 'streamOriginalToNew', detail: 'dump and restore in one pass', unit: 'bytes', total, done: 0 }, async (progress) => {
         try {
           const source = { server: env.layout.serverName.original, endpoint: original, credentials: env.credentials };
           const target = { server: env.layout.serverName.new, endpoint, credentials: env.credentials };

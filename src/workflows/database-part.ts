@@ -6,12 +6,9 @@ import { SA_ARCHIVE_VERSION } from '../shared.js';
 import { run } from './activities.js';
 import { fastPath } from './fast-path.js';
 import { dumpOriginal, guidePath } from './guide-path.js';
-import type { Migration } from './migration.js';
+import type { DatabasePart, Migrated, Migration } from './migration.js';
 import { schemaDrift } from './schema-drift.js';
 import { together } from './together.js';
-
-/** What the part needs: a migration before its original is inventoried. */
-export type DatabasePart = Pick<Migration, 'ctx' | 'config' | 'rec' | 'acts' | 'saga' | 'plan' | 'oneActivityPerStep' | 'overlapped' | 'bulkLoadReady'>;
 
 export async function migrateDatabase(d: DatabasePart): Promise<Migration> {
   const { ctx, config, rec, acts, saga, plan, oneActivityPerStep, overlapped, bulkLoadReady } = d;
@@ -27,16 +24,27 @@ export async function migrateDatabase(d: DatabasePart): Promise<Migration> {
     rec.step('inventory', `tables, row counts${config.verification === 'checksums' ? ', checksums' : ''}, applied versions`, () => run(acts.transfer.inventory, 'inventory of the original', ctx, 'original'), (r) =>
       `${Object.keys(r.inventory.tables).length} tables, ${r.inventory.guide.sopIuids.count} instances, ${r.inventory.guide.seriesIuids.count} series; at ${r.appliedVersions.at(-1) ?? '5.26'}`,
     );
-  // Guide mode dumps the original while it is inventoried: both only read it.
-  const [before, dumped] = overlapped && config.mode !== 'fast' ? await together(inventory, () => dumpOriginal({ rec, ctx, acts, plan }, 0)) : [await inventory(), undefined];
-  report.tablesBefore = before.inventory.tables;
-  report.guideBefore = before.inventory.guide;
-  report.versions.alreadyPresent = before.appliedVersions;
-  wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: before.appliedVersions.at(-1) ?? '5.26' }]);
-  const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
-  const migration: Migration = { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep, overlapped, bulkLoadReady };
-
-  const after = await (config.mode === 'fast' ? fastPath(migration) : guidePath(migration, dumped));
+  const begin = (before: Migration['before']): Migration => {
+    report.tablesBefore = before.inventory.tables;
+    report.guideBefore = before.inventory.guide;
+    report.versions.alreadyPresent = before.appliedVersions;
+    wf.upsertSearchAttributes([{ key: SA_ARCHIVE_VERSION, value: before.appliedVersions.at(-1) ?? '5.26' }]);
+    const pending = plan.scripts.filter((s) => !before.appliedVersions.includes(s.version));
+    return { ctx, config, rec, acts, saga, plan, before, pending, targetVersions: [...before.appliedVersions, ...pending.map((s) => s.version)], oneActivityPerStep, overlapped, bulkLoadReady };
+  };
+  let migration: Migration;
+  let after: Migrated;
+  if (config.mode === 'fast') {
+    // Fast mode streams the original while it is inventoried: both only read it. Patched: runs
+    // recorded before took the inventory first.
+    const beside = overlapped && wf.patched('inventory-beside-stream');
+    [migration, after] = await fastPath(d, beside ? { inventory, begin } : begin(await inventory()));
+  } else {
+    // Guide mode dumps the original while it is inventoried.
+    const [before, dumped] = overlapped ? await together(inventory, () => dumpOriginal({ rec, ctx, acts, plan }, 0)) : [await inventory(), undefined];
+    migration = begin(before);
+    after = await guidePath(migration, dumped);
+  }
   report.tablesAfter = after.inventory.tables;
   report.guideAfter = after.inventory.guide;
   // Overlapped runs took it beside the last check (finalCheck). Patched: runs recorded before

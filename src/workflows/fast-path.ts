@@ -2,13 +2,16 @@
 // under bulk-load settings at once; the updates run there; durability comes back before the check.
 import type { Timed } from '../postgres/maintenance.js';
 import type { DeferIndexes, DeferredIndex } from '../postgres/rewrite-room.js';
-import type { DumpResult } from '../postgres/transfer.js';
+import type { InventoryResult } from '../activities/inventory.js';
+import type { UpdateScript } from '../plan/scripts.js';
+import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { duration, mib } from '../format.js';
 import { run } from './activities.js';
 import { finalCheck } from './schema-drift.js';
 import { describe, failureType } from './failures.js';
 import { legacyStreamAndVerify, legacyVerifyNew } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
+import { together } from './together.js';
+import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type DatabasePart, type Migrated, type Migration } from './migration.js';
 
 /** A machine that keeps crashing during the load is not one to migrate on: roll back after this many. */
 const MAX_LOADS = 3;
@@ -21,24 +24,56 @@ export async function prepareBulkLoad(m: Pick<Migration, 'rec' | 'acts' | 'ctx' 
   await m.rec.step('prepareBulkLoad', `PostgreSQL 15 on ${m.plan.layout.new}, bulk-load settings`, () => run(m.acts.control.prepareBulkLoad, 'start PostgreSQL 15 for a bulk load', m.ctx), () => 'fsync off until the load is done');
 }
 
-export async function fastPath(m: Migration): Promise<Migrated> {
-  m.rec.skip('dumpOriginal', 'fast mode: the dump streams into the new server (streamOriginalToNew)');
-  if (!m.bulkLoadReady) discardOnRollback(m, 'new');
+/**
+ * Overlapped runs: the original's inventory, still to take beside the first stream (both only read
+ * the original, which nothing changes meanwhile), and what makes the migration of it.
+ */
+export interface BesideInventory {
+  inventory: () => Promise<InventoryResult>;
+  begin: (before: InventoryResult) => Migration;
+}
+
+/** `start`: the migration once the original is inventoried, or the inventory to take beside the load. */
+export async function fastPath(d: DatabasePart, start: Migration | BesideInventory): Promise<[Migration, Migrated]> {
+  d.rec.skip('dumpOriginal', 'fast mode: the dump streams into the new server (streamOriginalToNew)');
+  if (!d.bulkLoadReady) discardOnRollback(d, 'new');
+  let m = 'before' in start ? start : undefined;
+  let before: InventoryResult | undefined;
   let backup: DumpResult | undefined;
   for (let load = 1; ; load += 1) {
     try {
       // A load again after a machine crash prepares the directory again (prepareBulkLoad removes it).
-      if (load > 1 || !m.bulkLoadReady) await prepareBulkLoad(m);
-      return await loadAndUpdate(m, backup, (dump) => (backup = dump));
+      if (load > 1 || !d.bulkLoadReady) await prepareBulkLoad(d);
+      if (m) return [m, await loadAndUpdate(m, backup, (dump) => (backup = dump))];
+      // Which scripts are pending is known only after the inventory: the stream gives room and
+      // keeps indexes for every script of the plan (pending ones are among them).
+      const beside = start as BesideInventory;
+      const [inventoried, streamed] = await together(
+        () => beside.inventory().then((b) => (before = b)),
+        () => streamOriginalToNew(d, 0, d.plan.scripts),
+      );
+      m = beside.begin(inventoried);
+      return [m, await loadAndUpdate(m, backup, (dump) => (backup = dump), streamed)];
     } catch (err) {
+      // An inventory that ended before the load was lost is not taken again.
+      if (!m && before) m = (start as BesideInventory).begin(before);
       // Without fsync a machine crash leaves the new directory untrustworthy: load it again (from
       // the backup once that is complete) instead of rolling the migration back.
       if (failureType(err) !== 'BulkLoadLost' || load === MAX_LOADS) throw err;
-      m.rec.report.reloads = [...(m.rec.report.reloads ?? []), describe(err)];
-      m.rec.report.scripts = [];
-      m.rec.report.versions.applied = [];
+      d.rec.report.reloads = [...(d.rec.report.reloads ?? []), describe(err)];
+      d.rec.report.scripts = [];
+      d.rec.report.versions.applied = [];
     }
   }
+}
+
+type Streamed = DumpResult & { ms: number } & Loaded;
+
+/** Step streamOriginalToNew, the load prepared for `scripts`; `expectedBytes` 0: read by the step. */
+function streamOriginalToNew(m: Pick<Migration, 'rec' | 'acts' | 'ctx'>, expectedBytes: number, scripts: UpdateScript[]): Promise<Streamed> {
+  return m.rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(m.acts.transfer.streamOriginalToNew, 'dump and restore in one pass', m.ctx, expectedBytes, rewrittenBy(scripts), deferIndexes(scripts)), (d) =>
+    `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
+  );
 }
 
 /**
@@ -46,9 +81,9 @@ export async function fastPath(m: Migration): Promise<Migrated> {
  * restoreDurability, which compacts those tables and would build them again anyway. None when a
  * recorded plan does not say what its scripts name.
  */
-function deferIndexes(m: Migration): DeferIndexes | undefined {
-  if (!m.pending.every((s) => s.mentions)) return undefined;
-  return { tables: rewrittenBy(m), mentioned: [...new Set(m.pending.flatMap((s) => s.mentions!))] };
+function deferIndexes(scripts: UpdateScript[]): DeferIndexes | undefined {
+  if (!scripts.every((s) => s.mentions)) return undefined;
+  return { tables: rewrittenBy(scripts), mentioned: [...new Set(scripts.flatMap((s) => s.mentions!))] };
 }
 
 const LONGEST_PARTS = 4;
@@ -59,7 +94,8 @@ function longestParts(parts: Timed[] = []): string {
   return longest.length > 0 ? `; longest: ${longest.map((p) => `${p.what} ${duration(p.ms)}`).join(', ')}` : '';
 }
 
-async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep: (dump: DumpResult) => void): Promise<Migrated> {
+/** `streamed`: the first load, when it ran beside the inventory. */
+async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep: (dump: DumpResult) => void, streamed?: Streamed): Promise<Migrated> {
   const { rec, ctx, before } = m;
   const { control, transfer } = m.acts;
   const verifyLoad = () =>
@@ -70,14 +106,12 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
   let deferred: DeferredIndex[] = [];
 
   if (!backup) {
-    let streamed: Awaited<ReturnType<typeof legacyStreamAndVerify>>;
+    let loaded: Awaited<ReturnType<typeof legacyStreamAndVerify>>;
     if (m.oneActivityPerStep) {
-      streamed = await rec.step('streamOriginalToNew', 'dump to the backup and into PostgreSQL 15 in one pass', () => run(transfer.streamOriginalToNew, 'dump and restore in one pass', ctx, before.inventory.tableBytes, rewrittenBy(m), deferIndexes(m)), (d) =>
-        `${mib(d.bytes)}, sha256 ${d.sha256.slice(0, 12)}…`,
-      );
+      loaded = streamed ?? (await streamOriginalToNew(m, before.inventory.tableBytes, m.pending));
       await verifyLoad();
-    } else streamed = await legacyStreamAndVerify(m);
-    const { created, roomGiven: given, deferred: left, ...dump } = streamed;
+    } else loaded = await legacyStreamAndVerify(m);
+    const { created, roomGiven: given, deferred: left, ...dump } = loaded;
     roomGiven = given ?? [];
     deferred = left ?? [];
     rec.report.dumps.push({ name: 'original', ...dump });
@@ -87,7 +121,7 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
     skipAll(m, ['startWork', 'restoreWork', 'verifyWork'], 'fast mode: no intermediate 9.6 copy');
   } else {
     const dump = backup;
-    const restored = await rec.step('restoreNew', 'load again from the backup dump', () => run(transfer.restore, 'restore the backup into PostgreSQL 15', ctx, 'new', dump, rewrittenBy(m), deferIndexes(m)), (r) => `${mib(r.bytes)} from ${dump.file}`);
+    const restored = await rec.step('restoreNew', 'load again from the backup dump', () => run(transfer.restore, 'restore the backup into PostgreSQL 15', ctx, 'new', dump, rewrittenBy(m.pending), deferIndexes(m.pending)), (r) => `${mib(r.bytes)} from ${dump.file}`);
     roomGiven = restored.roomGiven ?? [];
     deferred = restored.deferred ?? [];
     recordDatabase(m, 'new', restored.created, roomGiven);

@@ -23,7 +23,7 @@ export async function guidePath(m: Migration, dumped?: DumpResult & { ms: number
   await rec.step('stopOriginal', 'stop the original server', () => run(control.stopServer, 'stop the original server', ctx, 'original'));
 
   // Restores recorded before the room existed gave none (roomGiven absent).
-  const { roomGiven } = await startAndRestore(m, 'work', dumpedOriginal, rewrittenBy(m));
+  const { roomGiven } = await startAndRestore(m, 'work', dumpedOriginal, rewrittenBy(m.pending));
   await rec.step('verifyWork', 'every table against the inventory', () => run(transfer.verify, 'verify the working copy', ctx, 'work', before, before.appliedVersions), () => 'all tables equal');
   skipAll(m, ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLoad'], 'guide mode: the 9.6 working copy instead');
   await applyUpdates(m, 'work');

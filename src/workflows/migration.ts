@@ -45,6 +45,9 @@ export interface Migration {
 /** The database a path hands over: verified, stopped, ready for the swap. */
 export type Migrated = InventoryResult;
 
+/** What the database part needs: a migration before its original is inventoried. */
+export type DatabasePart = Pick<Migration, 'ctx' | 'config' | 'rec' | 'acts' | 'saga' | 'plan' | 'oneActivityPerStep' | 'overlapped' | 'bulkLoadReady'>;
+
 /** Registers the undo of a server this run creates, before it is created. */
 export function discardOnRollback(m: Pick<Migration, 'saga' | 'acts' | 'ctx'>, role: ServerRole): void {
   m.saga.onRollback(`discard the ${role} server`, () => run(m.acts.undo.discardServer, `discard the ${role} server`, m.ctx, role));
@@ -76,8 +79,8 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
   );
 }
 
-/** The tables the pending scripts rewrite: their load gets room for it (postgres/rewrite-room.ts). */
-export const rewrittenBy = (m: Migration): string[] => [...new Set(m.pending.flatMap((s) => s.rewrites ?? []))];
+/** The tables the scripts (the pending ones) rewrite: their load gets room for it (postgres/rewrite-room.ts). */
+export const rewrittenBy = (scripts: UpdateScript[]): string[] => [...new Set(scripts.flatMap((s) => s.rewrites ?? []))];
 
 /** How a restore created its database, and which tables it gave room for the updates, for the report. */
 export function recordDatabase(m: Migration, role: 'work' | 'new', created: CreatedDatabase, roomGiven: string[] | undefined): void {

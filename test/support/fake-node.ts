@@ -183,7 +183,10 @@ export const SCHEDULED_TOGETHER: Record<'guide' | 'fast', readonly (readonly [st
     ['verifyUpdated:work', 'dump:work'],
     ['verify:new', 'schemaDrift'],
   ],
-  fast: [['verifyUpdated:new', 'schemaDrift']],
+  fast: [
+    ['inventory:original', 'streamOriginalToNew'],
+    ['verifyUpdated:new', 'schemaDrift'],
+  ],
 };
 
 /** Call keys with each pair of SCHEDULED_TOGETHER that started the other way round put in scheduling order. */
