@@ -1,10 +1,9 @@
 // The fast path's building blocks: one pg_dump of the original feeding the backup file and the
 // restore into the new server at once, and bulk-load settings on the new server for the load only.
 import { readFileSync, createWriteStream, promises as fs } from 'node:fs';
-import { once } from 'node:events';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import type { ContainerRuntime, DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 import { ExecFailed } from '../runtime/port.js';
 import { withClient } from './client.js';
@@ -40,8 +39,8 @@ export async function dumpAndRestore(
   // gets the dump's own bytes, only psql the room's statements.
   const feed = new PassThrough();
   m.stream.pipe(room.stream).pipe(feed, { end: false });
-  // Its last bytes pass only once the dump's end reached it.
-  const roomPassed = once(room.stream, 'end');
+  // Its last bytes pass only once the dump's end reached it (a failure destroys it: then never).
+  const roomPassed = finished(room.stream, { writable: false });
   roomPassed.catch(() => undefined);
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -52,6 +51,10 @@ export async function dumpAndRestore(
     // psql sees EOF without COMMIT and the server rolls the load back. Destroyed without an error
     // on purpose: the runtime treats a premature close of stdin as the tool's own business.
     feed.destroy();
+    // What pg_dump still writes goes to the backup's partial file alone: left waiting on the
+    // restore's full buffers, its output would never end, nor the exec that reads it.
+    m.stream.unpipe(room.stream);
+    room.stream.destroy();
   };
   let written: { bytes: number; sha256: string } | undefined;
 

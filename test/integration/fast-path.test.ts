@@ -124,6 +124,22 @@ test('the streamed dump and restore commits nothing and names no backup when eit
     await assert.rejects(dumpAndRestore(restoreFailsEarly, source, file, target, opts), /division by zero/);
     assert.equal(await tables(), 0, 'nothing committed after a failed restore');
 
+    // Cancelled while the restore lags behind the dump (its psql reads nothing until then): the
+    // bytes pg_dump wrote into the full pipes drain, so the stream ends instead of waiting for ever.
+    const restoreLags = { ...env.runtime, exec: async (name: string, argv: string[], io: ExecIO = {}) => {
+      if (argv[0] !== 'psql' || name !== target.server) return env.runtime.exec(name, argv, io);
+      if (!io.signal!.aborted) await once(io.signal!, 'abort');
+      return { exitCode: 128, stderr: 'psql: killed' };
+    } } satisfies ContainerRuntime;
+    const cancel = new AbortController();
+    setTimeout(() => cancel.abort(new Error('cancelled by the test')), 1_500);
+    const bounded = new Promise((_, reject) => setTimeout(() => reject(new Error('the cancelled stream did not end within 30 s')), 30_000).unref());
+    await assert.rejects(Promise.race([dumpAndRestore(restoreLags, source, file, target, { ...opts, signal: cancel.signal }), bounded]), /aborted|cancelled by the test|killed/);
+    assert.equal(await tables(), 0, 'nothing committed after a cancelled stream');
+    // pg_dump may have finished before the cancellation: a complete backup is kept by design.
+    assert.deepEqual((await fs.readdir(path.dirname(file))).filter((f) => f !== path.basename(file)), [], 'no partial file is left');
+    await fs.rm(file, { force: true });
+
     assert.deepEqual(await fs.readdir(path.dirname(file)), [], 'neither a backup nor a partial file is left');
     assert.ok(DUMP_ARGV.includes('--format=plain'));
 
