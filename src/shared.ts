@@ -64,6 +64,7 @@ export const STEPS = [
   'streamOriginalToNew',
   'verifyLoad',
   'applyUpdates',
+  'verifyUntouched',
   'restoreDurability',
   'verifyUpdated',
   'dumpUpdated',

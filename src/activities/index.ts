@@ -17,7 +17,7 @@ import { createVerifyActivities } from './verify.js';
  * The activities that move data: they fail once they stop moving (watchProgress), the others
  * heartbeat while they run. The workflow gives them their own options (one list for both).
  */
-export const TRANSFERS = ['dump', 'restore', 'applyUpdate', 'inventory', 'verify', 'verifyUpdated', 'streamOriginalToNew', 'restoreDurability', 'snapshotLive', 'restoreSnapshot'] as const;
+export const TRANSFERS = ['dump', 'restore', 'applyUpdate', 'inventory', 'verify', 'verifyLeaving', 'verifyUntouched', 'verifyUpdated', 'streamOriginalToNew', 'restoreDurability', 'snapshotLive', 'restoreSnapshot'] as const;
 export type TransferActivity = (typeof TRANSFERS)[number];
 
 export function createActivities(deps: ActivityDeps) {

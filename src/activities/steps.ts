@@ -28,6 +28,8 @@ const STEP_OF: StepOf = {
   restore: (_ctx, role) => ({ step: role === 'new' ? 'restoreNew' : 'restoreWork', subject: role }),
   // Fast mode verifies the load (there is no working copy); guide mode the working copy and the new server.
   verify: (ctx, role) => ({ step: role === 'work' ? 'verifyWork' : ctx.config.mode === 'fast' ? 'verifyLoad' : 'verifyNew', subject: role }),
+  verifyLeaving: (_ctx, role) => ({ step: role === 'work' ? 'verifyWork' : 'verifyLoad', subject: role }),
+  verifyUntouched: (_ctx, role) => ({ step: 'verifyUntouched', subject: role }),
   verifyUpdated: (_ctx, role) => ({ step: 'verifyUpdated', subject: role }),
   applyUpdate: (_ctx, _role, script) => ({ step: 'applyUpdates', subject: script.version }),
   prepareBulkLoad: () => ({ step: 'prepareBulkLoad' }),

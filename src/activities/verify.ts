@@ -2,13 +2,20 @@
 // settings, against what was expected.
 import type { ServerRole } from '../config/layout.js';
 import type { Verification } from '../postgres/inventory.js';
-import { compareInventories, compareUpdated } from '../verification/compare.js';
+import { compareInventories, compareTables, compareUpdated } from '../verification/compare.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { fatal } from './context.js';
-import { createInventoryActivities, type InventoryResult } from './inventory.js';
+import { createInspect, createInventoryActivities, readUntouched, type InventoryResult } from './inventory.js';
+
+/** What verifyLeaving left to verifyUntouched, or why it left nothing. */
+export interface Left {
+  left: string[];
+  kept?: string;
+}
 
 export function createVerifyActivities(deps: ActivityDeps) {
   const { inventory } = createInventoryActivities(deps);
+  const inspect = createInspect(deps);
   return {
     /** Takes the role's inventory and fails unless it equals `expected` table by table. */
     async verify(ctx: RunContext, role: ServerRole, expected: InventoryResult, targetVersions: string[]): Promise<InventoryResult> {
@@ -18,6 +25,27 @@ export function createVerifyActivities(deps: ActivityDeps) {
       if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
       failUnlessNone(problems, `the ${role} database`);
       return actual;
+    },
+
+    /**
+     * As verify, but leaves the rows of the tables `untouched` (no pending script names them) to
+     * verifyUntouched, which reads them while the scripts run; it leaves none when a write could
+     * reach a table it does not name (writesReachOtherTables).
+     */
+    async verifyLeaving(ctx: RunContext, role: ServerRole, expected: InventoryResult, untouched: string[]): Promise<Left> {
+      const actual = await inspect(ctx, role, { leave: untouched });
+      const problems = compareInventories(expected.inventory, actual.inventory);
+      const missing = expected.appliedVersions.filter((v) => !actual.appliedVersions.includes(v));
+      if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
+      failUnlessNone(problems, `the ${role} database`);
+      return { left: actual.inventory.left, ...(actual.kept ? { kept: actual.kept } : {}) };
+    },
+
+    /** The tables verifyLeaving left, against the inventory: their rows, content and guide figures. */
+    async verifyUntouched(ctx: RunContext, role: ServerRole, expected: InventoryResult, tables: string[]): Promise<{ rows: number }> {
+      const readings = await readUntouched(deps, ctx, role, tables);
+      failUnlessNone(compareTables(expected.inventory, readings, tables), `the untouched tables of the ${role} database`);
+      return { rows: Object.values(readings.tables).reduce((sum, t) => sum + t.count, 0) };
     },
 
     /**

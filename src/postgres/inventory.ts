@@ -1,6 +1,7 @@
 // What a database holds, in figures that can be compared across servers and versions.
 import pg from 'pg';
 import { queryRows } from './client.js';
+import { GUIDE_COLUMNS, GUIDE_FIGURES, type GuideFigure } from './guide-columns.js';
 
 export interface Fingerprint {
   count: number;
@@ -55,11 +56,7 @@ export interface Inventory {
   /** Row count and content checksum of every table of the public schema, by name. */
   tables: Record<string, Fingerprint>;
   /** The guide's own figures: COUNT(series_iuid), COUNT(sop_iuid), location.storage_path, series.series_iuid. */
-  guide: {
-    seriesIuids: Fingerprint;
-    sopIuids: Fingerprint;
-    storagePaths: Fingerprint;
-  };
+  guide: Record<GuideFigure, Fingerprint>;
   // The rest is absent in inventories recorded before it was read: comparisons skip what one side lacks.
   database?: DatabaseLocale;
   /** Every sequence of the public schema, by name. */
@@ -69,6 +66,12 @@ export interface Inventory {
   /** The database's settings and those of its owner and of the connected user, sorted. */
   settings?: RoleSetting[];
 }
+
+/**
+ * An inventory that left the rows of some tables to another step (verifyUntouched): those
+ * tables, and the guide's figures in them, are absent.
+ */
+export type PartialInventory = Omit<Inventory, 'guide'> & { guide: Partial<Inventory['guide']>; left: string[] };
 
 const HASH = (expr: string) => `coalesce(sum(('x' || substr(md5(${expr}), 1, 16))::bit(64)::bigint), 0)::text`;
 
@@ -85,13 +88,6 @@ export async function listTables(client: pg.Client): Promise<string[]> {
   const rows = await queryRows<{ name: string }>(client, `SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
   return rows.map((r) => r.name);
 }
-
-/** The guide's figures: the non-null values of one column of a table. */
-const GUIDE_COLUMNS = {
-  seriesIuids: ['series', 'series_iuid'],
-  sopIuids: ['instance', 'sop_iuid'],
-  storagePaths: ['location', 'storage_path'],
-} as const satisfies Record<keyof Inventory['guide'], readonly [string, string]>;
 
 /**
  * Whole rows of `table` and the non-null values of each of `columns`, in one scan: their number
@@ -133,9 +129,21 @@ export interface InventoryOptions {
 }
 
 export async function takeInventory(client: pg.Client, opts: InventoryOptions = {}): Promise<Inventory> {
+  const { left: _none, ...inventory } = await takePartialInventory(client, opts, []);
+  return { ...inventory, guide: completeGuide(inventory.guide) };
+}
+
+/** The guide's figures of an inventory that left no table: all of them, or an error. */
+export function completeGuide(guide: Partial<Inventory['guide']>): Inventory['guide'] {
+  const unread = GUIDE_FIGURES.filter((f) => !guide[f]);
+  if (unread.length > 0) throw new Error(`the inventory read no ${unread.join(', ')}`);
+  return guide as Inventory['guide'];
+}
+
+/** The inventory, but for the rows of the tables `leave` (and the guide's figures in them). */
+export async function takePartialInventory(client: pg.Client, opts: InventoryOptions, leave: readonly string[]): Promise<PartialInventory> {
   const level = opts.level ?? 'checksums';
-  for (const set of STABLE_TEXT) await client.query(set);
-  if (opts.parallelWorkers !== undefined) await client.query(`SET max_parallel_workers_per_gather = ${Math.max(0, Math.trunc(opts.parallelWorkers))}`);
+  await setStableText(client, opts.parallelWorkers);
   const [meta] = await queryRows<{ version: string; bytes: string; tables: string }>(
     client,
     `SELECT current_setting('server_version') AS version, pg_database_size(current_database())::text AS bytes, (${TABLE_BYTES})::text AS tables`,
@@ -144,27 +152,45 @@ export async function takeInventory(client: pg.Client, opts: InventoryOptions = 
   for (const required of ['series', 'instance', 'location']) {
     if (!names.includes(required)) throw new Error(`the database has no table "${required}": is this the dcm4chee pacsdb?`);
   }
-  const tables: Record<string, Fingerprint> = {};
-  const guide: Partial<Inventory['guide']> = {};
-  const figures = Object.entries(GUIDE_COLUMNS) as [keyof Inventory['guide'], (typeof GUIDE_COLUMNS)[keyof Inventory['guide']]][];
-  for (const [i, name] of names.entries()) {
-    const here = figures.filter(([, [table]]) => table === name);
-    const read = await fingerprints(client, name, here.map(([, [, column]]) => column), { rows: opts.rowLevel ?? level, columns: level });
-    tables[name] = read.rows;
-    here.forEach(([key], j) => (guide[key] = read.columns[j]!));
-    opts.onTable?.(name, i + 1, names.length);
-  }
+  const read = await readTables(client, names.filter((n) => !leave.includes(n)), { rows: opts.rowLevel ?? level, columns: level }, opts.onTable);
   return {
     serverVersion: meta!.version,
     databaseBytes: Number(meta!.bytes),
     tableBytes: Number(meta!.tables),
-    tables,
-    guide: guide as Inventory['guide'],
+    ...read,
+    left: names.filter((n) => leave.includes(n)),
     database: await readDatabaseLocale(client),
     sequences: await readSequences(client),
     owners: await readOwners(client),
     settings: await readRoleSettings(client),
   };
+}
+
+/** The session's output settings for comparable text (STABLE_TEXT) and its scans' parallel workers. */
+export async function setStableText(client: pg.Client, parallelWorkers?: number): Promise<void> {
+  for (const set of STABLE_TEXT) await client.query(set);
+  if (parallelWorkers !== undefined) await client.query(`SET max_parallel_workers_per_gather = ${Math.max(0, Math.trunc(parallelWorkers))}`);
+}
+
+/** Rows of some tables, and the guide's figures those tables hold. */
+export interface TableReadings {
+  tables: Record<string, Fingerprint>;
+  guide: Partial<Inventory['guide']>;
+}
+
+/** The tables `names` (which must exist), one scan each, the guide's figures in the same scans. */
+export async function readTables(client: pg.Client, names: readonly string[], level: { rows: Verification; columns: Verification }, onTable?: (table: string, done: number, total: number) => void): Promise<TableReadings> {
+  const tables: Record<string, Fingerprint> = {};
+  const guide: Partial<Inventory['guide']> = {};
+  const figures = Object.entries(GUIDE_COLUMNS) as [GuideFigure, (typeof GUIDE_COLUMNS)[GuideFigure]][];
+  for (const [i, name] of names.entries()) {
+    const here = figures.filter(([, [table]]) => table === name);
+    const read = await fingerprints(client, name, here.map(([, [, column]]) => column), level);
+    tables[name] = read.rows;
+    here.forEach(([key], j) => (guide[key] = read.columns[j]!));
+    onTable?.(name, i + 1, names.length);
+  }
+  return { tables, guide };
 }
 
 export function totalRows(inventory: Inventory): number {

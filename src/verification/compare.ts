@@ -1,6 +1,7 @@
-// What differs between two inventories of the migrated database. Pure functions over data, with
-// type-only imports: the workflow runs them too, and its bundle may not load pg.
-import type { Inventory, RoleSetting, SequenceFacts } from '../postgres/inventory.js';
+// What differs between two inventories of the migrated database. Pure functions over data, importing
+// nothing that loads pg: the workflow runs them too, and its bundle may not load pg.
+import { figuresIn, GUIDE_FIGURES, type GuideFigure } from '../postgres/guide-columns.js';
+import type { Inventory, PartialInventory, RoleSetting, SequenceFacts, TableReadings } from '../postgres/inventory.js';
 
 /** An inventory with the archive versions its schema carries (what the inventory activity returns). */
 export interface Inspected {
@@ -8,25 +9,50 @@ export interface Inspected {
   appliedVersions: string[];
 }
 
-/** A restore (or a copy) against what it was made from: everything equal. Empty when they match. */
-export function compareInventories(expected: Inventory, actual: Inventory): string[] {
+/** An inventory but for the guide's figures: what the comparisons of the rest read. */
+type Facts = Omit<Inventory, 'guide'>;
+
+/**
+ * A restore (or a copy) against what it was made from: everything equal. Empty when they match.
+ * The tables `actual` left to verifyUntouched (and the guide's figures in them) are compared there.
+ */
+export function compareInventories(expected: Inventory, actual: Inventory | PartialInventory): string[] {
+  const left = 'left' in actual ? actual.left : [];
+  const names = new Set([...Object.keys(expected.tables), ...Object.keys(actual.tables)].filter((n) => !left.includes(n)));
+  return [
+    ...tableProblems(expected, actual, [...names]),
+    ...GUIDE_FIGURES.filter((f) => !figuresIn(left).includes(f)).flatMap((f) => figureProblem(expected, actual, f)),
+    ...encodingProblems(expected, actual),
+    ...sequenceProblems(expected, actual, 'equal'),
+    ...ownerProblems(expected, actual),
+    ...settingProblems(expected, actual),
+  ];
+}
+
+/** The tables `names` read (verifyUntouched) against the inventory, with the guide's figures in them. */
+export function compareTables(expected: Inventory, actual: TableReadings, names: string[]): string[] {
+  return [...tableProblems(expected, actual, names), ...figuresIn(names).flatMap((f) => figureProblem(expected, actual, f))];
+}
+
+/** Each of `names`, sorted: on both sides, with the same rows and content. */
+function tableProblems(expected: Pick<Inventory, 'tables'>, actual: Pick<Inventory, 'tables'>, names: string[]): string[] {
   const problems: string[] = [];
-  const names = new Set([...Object.keys(expected.tables), ...Object.keys(actual.tables)]);
   for (const name of [...names].sort()) {
     const e = expected.tables[name];
     const a = actual.tables[name];
-    if (!a) problems.push(`table ${name} is missing (expected ${e!.count} rows)`);
+    if (!a) problems.push(`table ${name} is missing${e ? ` (expected ${e.count} rows)` : ''}`);
     else if (!e) problems.push(`table ${name} is not expected (has ${a.count} rows)`);
     else if (e.count !== a.count) problems.push(`table ${name} has ${a.count} rows, expected ${e.count}`);
     else if (e.checksum !== a.checksum) problems.push(`table ${name} has ${a.count} rows as expected but different content`);
   }
-  for (const key of ['seriesIuids', 'sopIuids', 'storagePaths'] as const) {
-    const e = expected.guide[key];
-    const a = actual.guide[key];
-    if (e.count !== a.count || e.checksum !== a.checksum) problems.push(`${key}: ${a.count} values (checksum ${a.checksum}), expected ${e.count} (checksum ${e.checksum})`);
-  }
-  problems.push(...encodingProblems(expected, actual), ...sequenceProblems(expected, actual, 'equal'), ...ownerProblems(expected, actual), ...settingProblems(expected, actual));
   return problems;
+}
+
+function figureProblem(expected: Inventory, actual: Pick<PartialInventory, 'guide'>, key: GuideFigure): string[] {
+  const e = expected.guide[key];
+  const a = actual.guide[key];
+  if (!a) return [`${key}: not read`];
+  return e.count !== a.count || e.checksum !== a.checksum ? [`${key}: ${a.count} values (checksum ${a.checksum}), expected ${e.count} (checksum ${e.checksum})`] : [];
 }
 
 /**
@@ -43,7 +69,7 @@ export function compareUpdated(before: Inspected, after: Inspected, targetVersio
     if (!now) problems.push(`table ${table} is missing`);
     else if (now.count !== facts.count) problems.push(`table ${table} has ${now.count} rows, expected ${facts.count}`);
   }
-  for (const key of ['seriesIuids', 'sopIuids', 'storagePaths'] as const) {
+  for (const key of GUIDE_FIGURES) {
     const b = before.inventory.guide[key];
     const a = after.inventory.guide[key];
     if (a.count !== b.count || a.checksum !== b.checksum) problems.push(`${key}: ${a.count} values, expected ${b.count} (checksum ${a.checksum === b.checksum ? 'equal' : 'differs'})`);
@@ -59,7 +85,7 @@ export function compareUpdated(before: Inspected, after: Inspected, targetVersio
   return problems;
 }
 
-function encodingProblems(expected: Inventory, actual: Inventory): string[] {
+function encodingProblems(expected: Facts, actual: Facts): string[] {
   if (!expected.database || !actual.database || expected.database.encoding === actual.database.encoding) return [];
   return [`the database's encoding is ${actual.database.encoding}, expected ${expected.database.encoding}`];
 }
@@ -79,7 +105,7 @@ function behind(s: SequenceFacts): boolean {
  * ones are there and none gives a lower value next; new ones may appear. In both, none is behind
  * the keys it serves (else the archive's next insert fails on a duplicate key).
  */
-function sequenceProblems(expected: Inventory, actual: Inventory, rule: 'equal' | 'not lower'): string[] {
+function sequenceProblems(expected: Facts, actual: Facts, rule: 'equal' | 'not lower'): string[] {
   if (!expected.sequences || !actual.sequences) return [];
   const problems: string[] = [];
   const names = new Set([...Object.keys(expected.sequences), ...Object.keys(actual.sequences)]);
@@ -104,7 +130,7 @@ function sequenceProblems(expected: Inventory, actual: Inventory, rule: 'equal' 
 }
 
 /** Relations on both sides have the same owner (a missing relation is a problem of its own). */
-function ownerProblems(expected: Inventory, actual: Inventory): string[] {
+function ownerProblems(expected: Facts, actual: Facts): string[] {
   if (!expected.owners || !actual.owners) return [];
   const problems: string[] = [];
   for (const [name, owner] of Object.entries(expected.owners).sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -120,7 +146,7 @@ export function describeSetting(s: RoleSetting): string {
   return `${scope} SET ${s.name} = ${s.value}`;
 }
 
-function settingProblems(expected: Inventory, actual: Inventory): string[] {
+function settingProblems(expected: Facts, actual: Facts): string[] {
   if (!expected.settings || !actual.settings) return [];
   const key = (s: RoleSetting) => JSON.stringify([s.role, s.inDatabase, s.name]);
   const have = new Map(actual.settings.map((s) => [key(s), s]));

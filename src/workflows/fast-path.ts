@@ -3,6 +3,7 @@
 import type { Timed } from '../postgres/maintenance.js';
 import type { DeferIndexes, DeferredIndex } from '../postgres/rewrite-room.js';
 import type { InventoryResult } from '../activities/inventory.js';
+import type { Left } from '../activities/verify.js';
 import type { UpdateScript } from '../plan/scripts.js';
 import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { duration, mib } from '../format.js';
@@ -11,7 +12,7 @@ import { finalCheck } from './schema-drift.js';
 import { describe, failureType } from './failures.js';
 import { legacyStreamAndVerify, legacyVerifyNew } from './legacy-steps.js';
 import { together } from './together.js';
-import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type DatabasePart, type Migrated, type Migration } from './migration.js';
+import { applyUpdatesAndVerify, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, verifyLoaded, type DatabasePart, type Migrated, type Migration } from './migration.js';
 
 /** A machine that keeps crashing during the load is not one to migrate on: roll back after this many. */
 const MAX_LOADS = 3;
@@ -98,18 +99,18 @@ function longestParts(parts: Timed[] = []): string {
 async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep: (dump: DumpResult) => void, streamed?: Streamed): Promise<Migrated> {
   const { rec, ctx, before } = m;
   const { control, transfer } = m.acts;
-  const verifyLoad = () =>
-    rec.step('verifyLoad', 'every table against the inventory', () => run(transfer.verify, 'verify the load against the inventory', ctx, 'new', before, before.appliedVersions), () => 'all tables equal');
+  const verifyLoad = () => verifyLoaded(m, 'verifyLoad', 'new', 'verify the load against the inventory');
   const firstLoad = !backup;
   // Restores recorded before the room existed gave none (roomGiven absent), nor left indexes (deferred).
   let roomGiven: string[] = [];
   let deferred: DeferredIndex[] = [];
+  let untouched: Left = { left: [] };
 
   if (!backup) {
     let loaded: Awaited<ReturnType<typeof legacyStreamAndVerify>>;
     if (m.oneActivityPerStep) {
       loaded = streamed ?? (await streamOriginalToNew(m, before.inventory.tableBytes, m.pending));
-      await verifyLoad();
+      untouched = await verifyLoad();
     } else loaded = await legacyStreamAndVerify(m);
     const { created, roomGiven: given, deferred: left, ...dump } = loaded;
     roomGiven = given ?? [];
@@ -125,9 +126,9 @@ async function loadAndUpdate(m: Migration, backup: DumpResult | undefined, keep:
     roomGiven = restored.roomGiven ?? [];
     deferred = restored.deferred ?? [];
     recordDatabase(m, 'new', restored.created, roomGiven);
-    await verifyLoad();
+    untouched = await verifyLoad();
   }
-  await applyUpdates(m, 'new');
+  await applyUpdatesAndVerify(m, 'new', untouched);
   if (!m.oneActivityPerStep) return legacyVerifyNew(m);
   await rec.step('restoreDurability', 'bulk-load settings off, every file fsynced, a checkpoint', () => run(transfer.restoreDurability, 'make the new server durable', ctx, roomGiven, deferred), (r) =>
     `${deferred.length} indexes built after the updates, ${r.filesSynced} files synced${longestParts(r.parts)}`,

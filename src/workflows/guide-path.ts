@@ -4,7 +4,7 @@ import type { DumpResult, Loaded } from '../postgres/transfer.js';
 import { run } from './activities.js';
 import { finalCheck } from './schema-drift.js';
 import { legacyDumpUpdated } from './legacy-steps.js';
-import { applyUpdates, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, type Migrated, type Migration } from './migration.js';
+import { applyUpdatesAndVerify, discardOnRollback, reached, recordDatabase, rewrittenBy, skipAll, verifyLoaded, type Migrated, type Migration } from './migration.js';
 import { together } from './together.js';
 
 /** Step dumpOriginal; `expectedBytes` 0 when the inventory that gives it runs beside it. */
@@ -24,9 +24,9 @@ export async function guidePath(m: Migration, dumped?: DumpResult & { ms: number
 
   // Restores recorded before the room existed gave none (roomGiven absent).
   const { roomGiven } = await startAndRestore(m, 'work', dumpedOriginal, rewrittenBy(m.pending));
-  await rec.step('verifyWork', 'every table against the inventory', () => run(transfer.verify, 'verify the working copy', ctx, 'work', before, before.appliedVersions), () => 'all tables equal');
+  const left = await verifyLoaded(m, 'verifyWork', 'work', 'verify the working copy');
   skipAll(m, ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLoad'], 'guide mode: the 9.6 working copy instead');
-  await applyUpdates(m, 'work');
+  await applyUpdatesAndVerify(m, 'work', left);
   rec.skip('restoreDurability', 'guide mode: no bulk load');
 
   const verifyUpdated = () =>

@@ -1,6 +1,7 @@
 // What the steps of one migration share once the original is inventoried.
 import type { RunContext } from '../activities/context.js';
 import type { InventoryResult } from '../activities/inventory.js';
+import type { Left } from '../activities/verify.js';
 import type { Plan } from '../activities/preflight.js';
 import type { ServerRole } from '../config/layout.js';
 import type { MigrationConfig } from '../config/schema.js';
@@ -12,6 +13,8 @@ import { duration } from '../format.js';
 import { run, type Acts } from './activities.js';
 import type { Recorder } from './recorder.js';
 import type { Saga } from './saga.js';
+import { together } from './together.js';
+import { untouchedBy } from '../plan/untouched.js';
 
 export interface Migration {
   ctx: RunContext;
@@ -76,6 +79,42 @@ export function applyUpdates(m: Migration, role: ServerRole): Promise<void> {
       }
     },
     () => `${rec.report.scripts.map((s) => `${s.version} ${s.outcome === 'applied' ? duration(s.ms) : s.outcome}`).join(', ') || 'nothing to apply'}`,
+  );
+}
+
+/**
+ * Step verifyLoad or verifyWork: the loaded database against the inventory. Overlapped runs leave
+ * the tables no pending script names (untouchedBy) to verifyUntouched, which reads them beside the
+ * updates; the activity keeps them when a write could reach them (`kept` says why). Patched: runs
+ * recorded before checked every table here.
+ */
+export async function verifyLoaded(m: Migration, step: 'verifyLoad' | 'verifyWork', role: 'new' | 'work', summary: string): Promise<Left> {
+  const { rec, ctx, before } = m;
+  const untouched = m.overlapped && wf.patched('verify-untouched-beside-updates') ? untouchedBy(m.pending, Object.keys(before.inventory.tables)) : [];
+  if (untouched.length === 0) {
+    await rec.step(step, 'every table against the inventory', () => run(m.acts.transfer.verify, summary, ctx, role, before, before.appliedVersions), () => 'all tables equal');
+    return { left: [] };
+  }
+  return rec.step(step, 'every table against the inventory, the rows of those no update script names beside the updates', () => run(m.acts.transfer.verifyLeaving, summary, ctx, role, before, untouched), (r) =>
+    r.left.length > 0 ? `all equal; the rows of ${r.left.length} tables no script names are checked beside the updates` : `all tables equal (${r.kept ?? 'every table is named'})`,
+  );
+}
+
+/**
+ * Step applyUpdates, and beside it verifyUntouched of the tables verifyLoaded left: no script
+ * touches them. A mismatch cancels the script that runs (its transaction rolls back).
+ */
+export async function applyUpdatesAndVerify(m: Migration, role: 'new' | 'work', { left, kept }: Left): Promise<void> {
+  if (left.length === 0) {
+    await applyUpdates(m, role);
+    return m.rec.skip('verifyUntouched', `every table was checked before the updates${kept ? `: ${kept}` : ''}`);
+  }
+  await together(
+    () => applyUpdates(m, role),
+    () =>
+      m.rec.step('verifyUntouched', `the rows of ${left.length} tables no update script names, against the inventory`, () => run(m.acts.transfer.verifyUntouched, 'verify the tables the updates leave alone', m.ctx, role, m.before, left), (r) =>
+        `${left.length} tables, ${r.rows} rows equal`,
+      ),
   );
 }
 

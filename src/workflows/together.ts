@@ -1,6 +1,7 @@
-// Two steps that read the same database, which nothing changes meanwhile, run at once: e.g. the
-// original's inventory and its dump. When one fails the other is cancelled (it only reads), and
-// the failure goes up once both have ended, so that a rollback never runs under a running step.
+// Two steps that do not disturb each other run at once: e.g. the original's inventory and its dump
+// (both only read), or the updates and the check of the tables they never touch. When one fails
+// the other is cancelled (a reader loses nothing, an update script rolls back), and the failure
+// goes up once both have ended, so that a rollback never runs under a running step.
 import * as wf from '@temporalio/workflow';
 
 export async function together<A, B>(a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> {

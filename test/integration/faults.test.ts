@@ -116,7 +116,7 @@ const AFTER_EFFECT: Record<Mode, { faulted: string[]; retried: [string, string |
     retried: [['applyUpdate', '5.32'], ['dump', 'original'], ['restore', 'work'], ['swap', undefined]],
   },
   fast: {
-    faulted: ['prepareBulkLoad', 'streamOriginalToNew', 'verify:new', 'applyUpdate:5.32', 'restoreDurability', 'verifyUpdated:new', 'swap', 'removeWork'],
+    faulted: ['prepareBulkLoad', 'streamOriginalToNew', 'verifyLeaving:new', 'applyUpdate:5.32', 'verifyUntouched:new', 'restoreDurability', 'verifyUpdated:new', 'swap', 'removeWork'],
     retried: [['applyUpdate', '5.32'], ['prepareBulkLoad', undefined], ['streamOriginalToNew', undefined], ['restoreDurability', undefined], ['swap', undefined]],
   },
 };

@@ -107,7 +107,8 @@ describe('a Kaapana 0.2.x node on the test cluster (exec as 1.30 serves it, v5)'
 
   test('started within the bound; the API server says v1.30.14; the kubeconfig is shaped like microk8s\' client.config', async (t) => {
     t.diagnostic(`startup ${kube.startup.totalMs} ms: ${JSON.stringify(kube.startup.marks)}`);
-    assert.ok(kube.startup.totalMs < 30_000, `startup took ${kube.startup.totalMs} ms`);
+    // Catches a stand-in that hangs, not a slow one: beside the whole suite on 2 cores it took 49 s.
+    assert.ok(kube.startup.totalMs < 90_000, `startup took ${kube.startup.totalMs} ms`);
     assert.equal((await kube.kc.makeApiClient(VersionApi).getCode()).gitVersion, 'v1.30.14');
 
     const config = YAML.parse(await fs.readFile(kube.kubeconfigPath, 'utf8'));

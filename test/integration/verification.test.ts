@@ -154,6 +154,46 @@ for (const role of ['work', 'new'] as const) {
     await session(role, (c) => c.query(`ALTER ROLE pacs SET statement_timeout = '5min'`));
     assert.equal(await verification(role), undefined);
   });
+
+  test(`on ${role === 'work' ? '9.6' : '15'}, the untouched tables are left to verifyUntouched, which sees what verifyLeaving did not; a trigger keeps them all`, async () => {
+    const untouched = ['location', 'patient', 'no_such_table'];
+    const leaving = () => asActivity(() => a.verifyLeaving(ctx, role, before_, untouched));
+    const untouchedCheck = async () => {
+      try {
+        return await asActivity(() => a.verifyUntouched(ctx, role, before_, ['location', 'patient']));
+      } catch (err) {
+        assert.ok(err instanceof ApplicationFailure && err.type === 'VerificationFailed', String(err));
+        return err.message;
+      }
+    };
+    assert.deepEqual(await leaving(), { left: ['location', 'patient'] }, 'a table the database lacks is not left');
+    const rows = before_.inventory.tables.location!.count + before_.inventory.tables.patient!.count;
+    assert.deepEqual(await untouchedCheck(), { rows });
+
+    const change = `UPDATE location SET storage_path = storage_path || 'x' WHERE pk = (SELECT min(pk) FROM location)`;
+    await session(role, (c) => c.query(change));
+    try {
+      assert.deepEqual(await leaving(), { left: ['location', 'patient'] }, 'verifyLeaving does not read the rows it leaves');
+      const seen = String(await untouchedCheck());
+      assert.match(seen, /table location has \d+ rows as expected but different content/);
+      assert.match(seen, /storagePaths: /);
+      assert.match(String(await verification(role)), /table location has \d+ rows as expected but different content/);
+    } finally {
+      await session(role, (c) => c.query(`UPDATE location SET storage_path = left(storage_path, -1) WHERE pk = (SELECT min(pk) FROM location)`));
+    }
+
+    // A trigger on a table a script names could write a table it does not.
+    await session(role, async (c) => {
+      await c.query(`CREATE FUNCTION public.touch_location() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`);
+      await c.query(`CREATE TRIGGER touch AFTER UPDATE ON instance FOR EACH ROW EXECUTE PROCEDURE public.touch_location()`);
+    });
+    try {
+      assert.deepEqual(await leaving(), { left: [], kept: '1 functions, 1 triggers' });
+    } finally {
+      await session(role, (c) => c.query('DROP FUNCTION public.touch_location() CASCADE'));
+    }
+    assert.equal(await verification(role), undefined);
+  });
 }
 
 test('the fast path stream creates the database like the original and sets its settings', async () => {

@@ -11,6 +11,7 @@ import type { Activities as AllActivities, RehearsalActivities, RunContext } fro
 /** The migration's activities, which the fake node models (the rehearsal's own need a live server). */
 type Activities = Omit<AllActivities, keyof RehearsalActivities | 'writeRehearsalReport'>;
 import type { InventoryResult } from '../../src/activities/inventory.js';
+import type { Left } from '../../src/activities/verify.js';
 import type { LdapCommandResult, LdapPlan } from '../../src/activities/cluster.js';
 import type { ScriptResult } from '../../src/activities/updates.js';
 import type { ReplicaRecord } from '../../src/cluster/port.js';
@@ -23,7 +24,7 @@ import type { UpdateScript } from '../../src/plan/scripts.js';
 import { ARCHIVE_UPDATE_CHAIN, inRange } from '../../src/plan/versions.js';
 import type { Fingerprint, Inventory } from '../../src/postgres/inventory.js';
 import type { CreatedDatabase, DumpResult, Loaded } from '../../src/postgres/transfer.js';
-import { compareUpdated } from '../../src/verification/compare.js';
+import { compareInventories, compareTables, compareUpdated } from '../../src/verification/compare.js';
 import type { DriftReport } from '../../src/verification/drift.js';
 import type { MigrationReport } from '../../src/report/types.js';
 import { activityKey } from './faults.js';
@@ -180,11 +181,13 @@ const TABLES: Record<string, Fingerprint> = {
 export const SCHEDULED_TOGETHER: Record<'guide' | 'fast', readonly (readonly [string, string])[]> = {
   guide: [
     ['inventory:original', 'dump:original'],
+    ['applyUpdate:5.27', 'verifyUntouched:work'],
     ['verifyUpdated:work', 'dump:work'],
     ['verify:new', 'schemaDrift'],
   ],
   fast: [
     ['inventory:original', 'streamOriginalToNew'],
+    ['applyUpdate:5.27', 'verifyUntouched:new'],
     ['verifyUpdated:new', 'schemaDrift'],
   ],
 };
@@ -205,6 +208,11 @@ export interface FakeNodeOptions {
   faults?: Record<string, Fault>;
   /** Archive versions the original already carries (default none: 5.26). */
   alreadyApplied?: string[];
+  /**
+   * The plan's scripts say which words they name (UpdateScript.mentions): 5.30 `instance`, the
+   * others `study` and `series`, so that `patient` and `location` are tables no script names.
+   */
+  mentions?: boolean;
 }
 
 export interface FakeNode {
@@ -405,6 +413,7 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
           bytes: 10_000,
           sha256: createHash('sha256').update(version).digest('hex'),
           rewrites: version === '5.30' ? ['instance'] : [],
+          ...(opts.mentions ? { mentions: version === '5.30' ? ['instance', 'set', 'update'] : ['alter', 'series', 'study', 'table'] } : {}),
         }));
         return { layout: l, scripts, dataDirBytes: 8_000_000, space: [], notes: [] };
       });
@@ -479,6 +488,26 @@ export function createFakeNode(config: MigrationConfig, opts: FakeNodeOptions = 
         if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
         if (problems.length > 0) throw fatal('VerificationFailed', `the ${role} database does not match: ${problems.join('; ')}`);
         return actual;
+      });
+    },
+
+    /** The real comparison, the untouched tables (those no script names) left. */
+    async verifyLeaving(ctx: RunContext, role: ServerRole, expected: InventoryResult, untouched: string[]): Promise<Left> {
+      return run('verifyLeaving', [ctx, role, expected, untouched], () => {
+        const actual = inventoryOf(ctx, role);
+        const left = untouched.filter((t) => t in actual.inventory.tables);
+        const partial = { ...actual.inventory, tables: Object.fromEntries(Object.entries(actual.inventory.tables).filter(([t]) => !left.includes(t))), left };
+        const problems = compareInventories(expected.inventory, partial);
+        if (problems.length > 0) throw fatal('VerificationFailed', `the ${role} database does not match: ${problems.join('; ')}`);
+        return { left };
+      });
+    },
+    async verifyUntouched(ctx: RunContext, role: ServerRole, expected: InventoryResult, tables: string[]): Promise<{ rows: number }> {
+      return run('verifyUntouched', [ctx, role, expected, tables], () => {
+        const actual = inventoryOf(ctx, role).inventory;
+        const problems = compareTables(expected.inventory, { tables: Object.fromEntries(tables.flatMap((t) => (actual.tables[t] ? [[t, actual.tables[t]]] : []))), guide: actual.guide }, tables);
+        if (problems.length > 0) throw fatal('VerificationFailed', `the untouched tables of the ${role} database do not match: ${problems.join('; ')}`);
+        return { rows: tables.reduce((sum, t) => sum + (actual.tables[t]?.count ?? 0), 0) };
       });
     },
 

@@ -19,7 +19,8 @@ export type FlowItem = { step: StepName; fault: string; beside?: string } | { un
 
 /**
  * The flow of a migration: steps with the call key a fault goes on, and where each compensation
- * is registered. 'gate': the approval gate, faulted by its timeout.
+ * is registered. 'gate': the approval gate, faulted by its timeout. The plan's scripts say what
+ * they name (FakeNodeOptions.mentions), so the tables none names are checked beside the updates.
  */
 export function flow(mode: Mode, cluster: boolean): FlowItem[] {
   // `beside`: the call of the step that runs at the same time (SCHEDULED_TOGETHER).
@@ -40,8 +41,9 @@ export function flow(mode: Mode, cluster: boolean): FlowItem[] {
       undo('discardServer:work'),
       s('startWork', 'startServer:work'),
       s('restoreWork', 'restore:work'),
-      s('verifyWork', 'verify:work'),
+      s('verifyWork', 'verifyLeaving:work'),
       s('applyUpdates', 'applyUpdate:5.30'),
+      s('verifyUntouched', 'verifyUntouched:work'),
       s('verifyUpdated', 'verifyUpdated:work'),
       s('dumpUpdated', 'dump:work'),
       s('stopWork', 'stopServer:work'),
@@ -53,9 +55,10 @@ export function flow(mode: Mode, cluster: boolean): FlowItem[] {
   } else {
     items.push(
       s('streamOriginalToNew', 'streamOriginalToNew'),
-      s('verifyLoad', 'verify:new'),
+      s('verifyLoad', 'verifyLeaving:new'),
       s('stopOriginal', 'stopServer:original'),
       s('applyUpdates', 'applyUpdate:5.30'),
+      s('verifyUntouched', 'verifyUntouched:new'),
       s('restoreDurability', 'restoreDurability'),
       s('verifyUpdated', 'verifyUpdated:new'),
     );

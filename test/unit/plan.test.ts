@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { rewrittenTables, selectUpdateScripts } from '../../src/plan/scripts.js';
+import { untouchedBy } from '../../src/plan/untouched.js';
 import { compareVersions } from '../../src/plan/versions.js';
 
 async function scriptDir(files: string[]): Promise<string> {
@@ -107,4 +108,19 @@ test('the tables a script rewrites: UPDATE … SET outside comments, each once, 
   const scripts = await selectUpdateScripts(dir, '5.27', '5.32');
   assert.deepEqual(scripts.at(-1)!.rewrites, ['instance', 'series', 'study']);
   assert.deepEqual(scripts[0]!.rewrites, []);
+});
+
+test('the tables no script names: by the words outside comments and literals; none when a script may write elsewhere', async () => {
+  const dir = await scriptDir(CHAIN.map(updateFile));
+  const write = (version: string, sql: string) => fs.writeFile(path.join(dir, updateFile(version)), sql);
+  await write('5.31', "-- update patient set x = 1;\nupdate instance set ext_retrieve_aet = 'location';\nalter table \"Series\" add column x int;\n");
+  await write('5.32', 'create index idx on study (study_iuid);\n');
+  const tables = ['patient', 'instance', 'Series', 'series', 'study', 'location', 'mwl_item'];
+  const scripts = await selectUpdateScripts(dir, '5.27', '5.32');
+  assert.deepEqual(untouchedBy(scripts, tables), ['location', 'mwl_item', 'patient'], 'a quoted name counts in lower case, as the words do');
+  assert.deepEqual(untouchedBy(scripts.map(({ mentions: _, ...s }) => s), tables), [], 'a plan recorded before the words were read');
+  for (const sql of ['do $$ begin perform 1; end $$;', "execute 'update mwl_item set x = 1';", 'truncate study cascade;', 'create trigger t after update on study execute procedure f();']) {
+    await write('5.32', sql);
+    assert.deepEqual(untouchedBy(await selectUpdateScripts(dir, '5.27', '5.32'), tables), [], sql);
+  }
 });
