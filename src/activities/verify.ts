@@ -44,7 +44,7 @@ export function createVerifyActivities(deps: ActivityDeps) {
     /** The tables verifyLeaving left, against the inventory: their rows, content and guide figures. */
     async verifyUntouched(ctx: RunContext, role: ServerRole, expected: InventoryResult, tables: string[]): Promise<{ rows: number }> {
       const readings = await readUntouched(deps, ctx, role, tables);
-      failUnlessNone(compareTables(expected.inventory, readings, tables), `the untouched tables of the ${role} database`);
+      failUnlessNone(compareTables(expected.inventory, readings, tables), `the ${role} database, in the tables no update script names,`);
       return { rows: Object.values(readings.tables).reduce((sum, t) => sum + t.count, 0) };
     },
 
