@@ -181,6 +181,13 @@ for (const role of ['work', 'new'] as const) {
     } finally {
       await session(role, (c) => c.query(`UPDATE location SET storage_path = left(storage_path, -1) WHERE pk = (SELECT min(pk) FROM location)`));
     }
+    // A table the scripts name is read by verifyLeaving itself.
+    await session(role, (c) => c.query(`UPDATE series SET series_desc = series_desc || 'x' WHERE pk = (SELECT min(pk) FROM series)`));
+    try {
+      await assert.rejects(leaving(), (err: unknown) => err instanceof ApplicationFailure && err.type === 'VerificationFailed' && /table series has \d+ rows as expected but different content/.test(err.message));
+    } finally {
+      await session(role, (c) => c.query(`UPDATE series SET series_desc = left(series_desc, -1) WHERE pk = (SELECT min(pk) FROM series)`));
+    }
 
     // A trigger on a table a script names could write a table it does not.
     await session(role, async (c) => {
