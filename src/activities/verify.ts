@@ -1,7 +1,7 @@
 // Verification: every table's rows and content, the guide's figures, sequences, owners, encoding and
 // settings, against what was expected.
 import type { ServerRole } from '../config/layout.js';
-import type { Verification } from '../postgres/inventory.js';
+import type { Inventory, PartialInventory, Verification } from '../postgres/inventory.js';
 import { compareInventories, compareTables, compareUpdated } from '../verification/compare.js';
 import type { ActivityDeps, RunContext } from './context.js';
 import { fatal } from './context.js';
@@ -20,10 +20,7 @@ export function createVerifyActivities(deps: ActivityDeps) {
     /** Takes the role's inventory and fails unless it equals `expected` table by table. */
     async verify(ctx: RunContext, role: ServerRole, expected: InventoryResult, targetVersions: string[]): Promise<InventoryResult> {
       const actual = await inventory(ctx, role);
-      const problems = compareInventories(expected.inventory, actual.inventory);
-      const missing = targetVersions.filter((v) => !actual.appliedVersions.includes(v));
-      if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
-      failUnlessNone(problems, `the ${role} database`);
+      failUnlessEqual(expected, actual, targetVersions, role);
       return actual;
     },
 
@@ -34,10 +31,7 @@ export function createVerifyActivities(deps: ActivityDeps) {
      */
     async verifyLeaving(ctx: RunContext, role: ServerRole, expected: InventoryResult, untouched: string[]): Promise<Left> {
       const actual = await inspect(ctx, role, { leave: untouched });
-      const problems = compareInventories(expected.inventory, actual.inventory);
-      const missing = expected.appliedVersions.filter((v) => !actual.appliedVersions.includes(v));
-      if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
-      failUnlessNone(problems, `the ${role} database`);
+      failUnlessEqual(expected, actual, expected.appliedVersions, role);
       return { left: actual.inventory.left, ...(actual.kept ? { kept: actual.kept } : {}) };
     },
 
@@ -61,6 +55,14 @@ export function createVerifyActivities(deps: ActivityDeps) {
       return actual;
     },
   };
+}
+
+/** `actual` equal to `expected` (compareInventories) and carrying every target version, or the step fails. */
+function failUnlessEqual(expected: InventoryResult, actual: InventoryResult<Inventory | PartialInventory>, targetVersions: string[], role: ServerRole): void {
+  const problems = compareInventories(expected.inventory, actual.inventory);
+  const missing = targetVersions.filter((v) => !actual.appliedVersions.includes(v));
+  if (missing.length > 0) problems.push(`archive versions not applied: ${missing.join(', ')}`);
+  failUnlessNone(problems, `the ${role} database`);
 }
 
 /** A verification with problems fails the step for good, naming the first ten. */

@@ -71,7 +71,7 @@ export interface Inventory {
  * An inventory that left the rows of some tables to another step (verifyUntouched): those
  * tables, and the guide's figures in them, are absent.
  */
-export type PartialInventory = Omit<Inventory, 'guide'> & { guide: Partial<Inventory['guide']>; left: string[] };
+export type PartialInventory = Omit<Inventory, 'tables' | 'guide'> & TableReadings & { left: string[] };
 
 const HASH = (expr: string) => `coalesce(sum(('x' || substr(md5(${expr}), 1, 16))::bit(64)::bigint), 0)::text`;
 

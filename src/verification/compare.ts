@@ -19,9 +19,10 @@ type Facts = Omit<Inventory, 'guide'>;
 export function compareInventories(expected: Inventory, actual: Inventory | PartialInventory): string[] {
   const left = 'left' in actual ? actual.left : [];
   const names = new Set([...Object.keys(expected.tables), ...Object.keys(actual.tables)].filter((n) => !left.includes(n)));
+  const leftFigures = figuresIn(left);
   return [
     ...tableProblems(expected, actual, [...names]),
-    ...GUIDE_FIGURES.filter((f) => !figuresIn(left).includes(f)).flatMap((f) => figureProblem(expected, actual, f)),
+    ...GUIDE_FIGURES.filter((f) => !leftFigures.includes(f)).flatMap((f) => figureProblem(expected, actual, f)),
     ...encodingProblems(expected, actual),
     ...sequenceProblems(expected, actual, 'equal'),
     ...ownerProblems(expected, actual),
