@@ -190,6 +190,23 @@ async function fast(variant: Variant, node: DemoNode, instances: number): Promis
   return [result, envOf(node).layout.new];
 }
 
+/**
+ * Removes what a measured run left besides its migrated directory `dir` (the retired original,
+ * the working copy, the dumps), which the comparison with guide mode reads later: at 3M instances every kept run
+ * would otherwise hold three copies of the database and fill the disk before the size is done.
+ */
+async function keepOnly(node: DemoNode, dir: string): Promise<void> {
+  const parent = path.dirname(dir);
+  for (const entry of await fs.readdir(parent)) {
+    if (entry !== path.basename(dir)) await fs.rm(path.join(parent, entry), { recursive: true, force: true });
+  }
+  const backups = node.config.paths.backupDir;
+  for (const run of await fs.readdir(backups).catch(() => [])) {
+    const files = await fs.readdir(path.join(backups, run)).catch(() => []);
+    await Promise.all(files.filter((f) => f.endsWith('.sql')).map((f) => fs.rm(path.join(backups, run, f), { force: true })));
+  }
+}
+
 /** Workflow runs by mode name: the configuration each one sets. */
 const WORKFLOW_MODES: Record<string, Partial<MigrationConfig>> = Object.fromEntries(WORKFLOW_VARIANTS.map((v) => [v.name, { mode: v.mode, verification: v.verification }]));
 
@@ -208,6 +225,7 @@ try {
       for (let i = 0; i < repeat; i++) {
         const node = await copyNode(root, template, `${label}-${instances}-${i}`, instances, sql);
         const [result, dir] = await fn(node);
+        await keepOnly(node, dir);
         console.error(`${instances} ${result.mode}: ${duration(result.totalMs)}`);
         runs.push([result, node, dir]);
       }
