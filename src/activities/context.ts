@@ -198,7 +198,9 @@ export function clusterProgress(step: StepProgress['step']): ClusterProgress {
   };
 }
 
-export async function withProgress<T>(step: StepProgress, fn: (p: ReturnType<typeof progressReporter>) => Promise<T>, sessions?: WatchedSessions): Promise<T> {
+export type Progress = ReturnType<typeof progressReporter>;
+
+export async function withProgress<T>(step: StepProgress, fn: (p: Progress) => Promise<T>, sessions?: WatchedSessions): Promise<T> {
   return fn(progressReporter(step, sessions));
 }
 

@@ -135,7 +135,7 @@ export function createFastActivities(deps: ActivityDeps) {
             const done = await analyzeTables(c, { compact: true, alsoCompact: roomGiven, deferred, onTable });
             parts.push(...done.took);
             return done.compacted;
-          }, env.credentials.name, vacuuming.appName);
+          }, { appName: vacuuming.appName, signal: progress.signal });
         }, vacuuming);
       }
       await withProgress({ step: 'restoreDurability', detail: 'bulk-load settings off' }, async (progress) => {
@@ -151,7 +151,7 @@ export function createFastActivities(deps: ActivityDeps) {
         const wrong = Object.entries(DURABLE).filter(([k, v]) => now[k] !== v);
         if (wrong.length > 0) throw fatal('VerificationFailed', `the new server still runs with ${wrong.map(([k]) => `${k}=${now[k]}`).join(', ')}`);
         progress.update({ detail: 'checkpoint' }, true);
-        await timed(parts, 'CHECKPOINT', () => withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), env.credentials.name, checkpointing.appName));
+        await timed(parts, 'CHECKPOINT', () => withClient(durable, env.credentials, (c) => c.query('CHECKPOINT'), { appName: checkpointing.appName }));
       }, checkpointing);
       await fs.rm(markerFile(env), { force: true });
       await fsyncPath(env.layout.runDir);

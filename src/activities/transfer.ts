@@ -75,7 +75,7 @@ export function createTransferActivities(deps: ActivityDeps) {
           // applications (on the new database) would run on guesses until autovacuum came by. Its
           // session is named like the restore's, so a long ANALYZE counts as movement too.
           const onTable = (detail: string) => progress.update({ detail }, true);
-          await withClient(endpoint, env.credentials, (c) => analyzeTables(c, { compact: false, onTable }), env.credentials.name, appName);
+          await withClient(endpoint, env.credentials, (c) => analyzeTables(c, { compact: false, onTable }), { appName });
           return { ...result, ms: Date.now() - started };
         } catch (err) {
           if (err instanceof DumpChanged) throw fatal('DumpChanged', err.message);

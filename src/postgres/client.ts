@@ -2,14 +2,25 @@
 import pg from 'pg';
 import type { DatabaseCredentials, ServerEndpoint } from '../runtime/port.js';
 
+export interface SessionOptions {
+  /** Default the archive's database. */
+  database?: string;
+  /** A step whose server-side work is watched names its session (see liveness.ts). */
+  appName?: string;
+  /**
+   * Aborting ends the session on the server: a cancelled scan would otherwise read on until its
+   * statement ends (minutes for the largest table) while the workflow waits for it to stop.
+   */
+  signal?: AbortSignal;
+}
+
 export async function withClient<T>(
   endpoint: ServerEndpoint,
   credentials: DatabaseCredentials,
   fn: (client: pg.Client) => Promise<T>,
-  database = credentials.name,
-  /** A step whose server-side work is watched names its session (see liveness.ts). */
-  appName = 'kaapana-migrate',
+  { database = credentials.name, appName = 'kaapana-migrate', signal }: SessionOptions = {},
 ): Promise<T> {
+  signal?.throwIfAborted();
   const client = new pg.Client({
     host: endpoint.host,
     port: endpoint.port,
@@ -21,9 +32,27 @@ export async function withClient<T>(
   });
   await client.connect();
   try {
-    return await fn(client);
+    if (!signal) return await fn(client);
+    return await endedOnAbort(client, signal, (pid) => withClient(endpoint, credentials, (c) => c.query('SELECT pg_terminate_backend($1)', [pid]), { database }), fn);
   } finally {
     await client.end();
+  }
+}
+
+async function endedOnAbort<T>(client: pg.Client, signal: AbortSignal, terminate: (pid: number) => Promise<unknown>, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const [{ pid }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+  // The end reaches the client as an error event when no statement is running; the next one fails.
+  client.on('error', () => undefined);
+  let ending: Promise<unknown> = Promise.resolve();
+  // From a session of its own: the running statement holds this one.
+  const end = () => (ending = terminate(pid).catch(() => undefined));
+  signal.addEventListener('abort', end, { once: true });
+  try {
+    signal.throwIfAborted();
+    return await fn(client);
+  } finally {
+    signal.removeEventListener('abort', end);
+    await ending;
   }
 }
 

@@ -51,6 +51,6 @@ export async function recreateDatabase(
         refused.length > 0 ? `LC_COLLATE/LC_CTYPE ${requested!.collate}/${requested!.ctype} of the original refused by this server (${refused.join('; ')}); created with ${used.collate}/${used.ctype}` : undefined;
       return { used, ...(fallback ? { fallback } : {}) };
     },
-    'postgres',
+    { database: 'postgres' },
   );
 }

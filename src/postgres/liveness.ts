@@ -44,7 +44,7 @@ export function isWorking(s: SessionState): boolean {
  * Its own short session, named apart from the watched ones, in the `postgres` database: a restore
  * drops and creates the step's database, which a session there would prevent.
  */
-const onServer = <T>(w: WatchedSessions, fn: (client: pg.Client) => Promise<T>) => withClient(w.endpoint, w.credentials, fn, 'postgres', 'kaapana-migrate-liveness');
+const onServer = <T>(w: WatchedSessions, fn: (client: pg.Client) => Promise<T>) => withClient(w.endpoint, w.credentials, fn, { database: 'postgres', appName: 'kaapana-migrate-liveness' });
 
 export function sampleSessions(w: WatchedSessions): Promise<SessionState[]> {
   return onServer(w, (client) =>

@@ -7,6 +7,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities/index.js';
 import { ensureServer, envFor, type Env, type RunContext } from '../../src/activities/context.js';
 import type { InventoryResult } from '../../src/activities/inventory.js';
@@ -56,7 +57,7 @@ async function prepareOriginal(): Promise<void> {
     await withClient(endpoint, env.credentials, async (c) => {
       await c.query('DROP DATABASE pacsdb');
       await c.query(`CREATE DATABASE pacsdb ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
-    }, 'postgres');
+    }, { database: 'postgres' });
     const loaded = await env.runtime.exec('prep', PSQL_FROM_STDIN, { stdin: createReadStream(file) });
     assert.equal(loaded.exitCode, 0, loaded.stderr);
     await withClient(endpoint, env.credentials, async (c) => {
@@ -263,4 +264,38 @@ test('a dump recorded before the source facts were read restores as before: serv
   assert.equal(restored.created.requested, undefined);
   assert.deepEqual(restored.created.used, { encoding: 'UTF8', collate: 'C', ctype: 'C' }, "the local runtime's initdb defaults");
   assert.deepEqual(restored.created.settings, []);
+});
+
+test('a cancelled inventory ends its scan on the server instead of reading on', async () => {
+  const endpoint = await ensureServer(env, 'new');
+  const scans = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'kaapana-migrate-inventory-new'`;
+  const count = async (sql: string) => session('new', async (c) => (await c.query<{ n: number }>(sql)).rows[0]!.n);
+  // A session holding a table: the inventory's scan of it waits as a long scan would read.
+  let release!: () => void;
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holder = withClient(endpoint, env.credentials, async (c) => {
+    await c.query('BEGIN');
+    await c.query('LOCK TABLE location IN ACCESS EXCLUSIVE MODE');
+    locked();
+    await new Promise<void>((resolve) => (release = resolve));
+    await c.query('ROLLBACK');
+  });
+  try {
+    await Promise.race([isLocked, holder]);
+    const mock = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
+    const running = mock.run(() => a.inventory(ctx, 'new')).then(() => 'completed', (err: unknown) => `rejected: ${String(err)}`);
+    const deadline = Date.now() + 30_000;
+    while ((await count(`${scans} AND wait_event_type = 'Lock'`)) === 0) {
+      assert.ok(Date.now() < deadline, 'the inventory never reached the held table');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    mock.cancel();
+    const outcome = await Promise.race([running, new Promise<string>((r) => setTimeout(() => r('still waiting'), 10_000))]);
+    assert.match(outcome, /^rejected: /);
+    assert.equal(await count(scans), 0, 'no scan of the inventory is left on the server');
+  } finally {
+    release?.();
+    await holder;
+  }
 });
