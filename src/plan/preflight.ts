@@ -83,12 +83,18 @@ export interface SpaceNeed {
   for: string;
 }
 
-/** What a migration of a database directory of `dataDirBytes` writes, and where. */
-export function spaceNeeds(config: Pick<MigrationConfig, 'diskMargin' | 'paths'>, layout: Pick<Layout, 'work' | 'new'>, dataDirBytes: number): SpaceNeed[] {
+/**
+ * What a migration of a database directory of `dataDirBytes` writes, and where: fast mode streams
+ * the original into the new server, so it makes no working copy and one dump (the backup file
+ * the stream writes beside the load).
+ */
+export function spaceNeeds(config: Pick<MigrationConfig, 'diskMargin' | 'paths' | 'mode'>, layout: Pick<Layout, 'work' | 'new'>, dataDirBytes: number): SpaceNeed[] {
   const need = (factor: number) => Math.ceil(dataDirBytes * factor * config.diskMargin);
+  const migrated = { dir: path.dirname(layout.new), bytes: need(1), for: 'the new PostgreSQL 15 directory' };
+  if (config.mode === 'fast') return [migrated, { dir: config.paths.backupDir, bytes: need(1), for: 'the plain-SQL dump' }];
   return [
     { dir: path.dirname(layout.work), bytes: need(1), for: 'the 9.6 working copy' },
-    { dir: path.dirname(layout.new), bytes: need(1), for: 'the new PostgreSQL 15 directory' },
+    migrated,
     { dir: config.paths.backupDir, bytes: need(2), for: 'two plain-SQL dumps' },
   ];
 }

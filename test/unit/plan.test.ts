@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
+import { spaceNeeds } from '../../src/plan/preflight.js';
 import { rewrittenTables, selectUpdateScripts } from '../../src/plan/scripts.js';
 import { untouchedBy } from '../../src/plan/untouched.js';
 import { compareVersions } from '../../src/plan/versions.js';
@@ -76,6 +77,21 @@ test('a valid configuration gets the guide defaults, and fast mode with full che
   assert.equal(config.database.user, 'pacs');
   assert.deepEqual(config.versions, { from: '5.27', to: '5.32' });
   assert.equal(config.cluster.kind, 'none');
+});
+
+test('the space asked for follows the mode: fast mode makes no working copy and one dump', () => {
+  const paths = { ...parseConfig(valid).paths, backupDir: '/backup' };
+  const layout = { work: '/fast/postgres-dcm4che9.6', new: '/data/postgres-dcm4che-new' };
+  const needs = (mode: 'fast' | 'guide') => spaceNeeds({ diskMargin: 1.5, paths, mode }, layout, 1000).map((n) => [n.dir, n.bytes, n.for]);
+  assert.deepEqual(needs('fast'), [
+    ['/data', 1500, 'the new PostgreSQL 15 directory'],
+    ['/backup', 1500, 'the plain-SQL dump'],
+  ]);
+  assert.deepEqual(needs('guide'), [
+    ['/fast', 1500, 'the 9.6 working copy'],
+    ['/data', 1500, 'the new PostgreSQL 15 directory'],
+    ['/backup', 3000, 'two plain-SQL dumps'],
+  ]);
 });
 
 test('configuration errors name the key and the problem', () => {
