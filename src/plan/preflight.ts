@@ -84,17 +84,30 @@ export interface SpaceNeed {
 }
 
 /**
+ * Besides its data, a server restoring a dump with the default settings keeps WAL until its
+ * checkpoints recycle it: up to max_wal_size (1 GiB on 9.6 and 15; 784 MiB in the new directory
+ * restoring 1 000 000 instances), and no more than about the data it writes. Fast mode's load
+ * runs with wal_level minimal and needs none of this (128 MiB there, within the margin).
+ */
+const WAL_ROOM_BYTES = 1024 ** 3;
+
+/**
  * What a migration of a database directory of `dataDirBytes` writes, and where: fast mode streams
  * the original into the new server, so it makes no working copy and one dump (the backup file
  * the stream writes beside the load).
  */
 export function spaceNeeds(config: Pick<MigrationConfig, 'diskMargin' | 'paths' | 'mode'>, layout: Pick<Layout, 'work' | 'new'>, dataDirBytes: number): SpaceNeed[] {
   const need = (factor: number) => Math.ceil(dataDirBytes * factor * config.diskMargin);
-  const migrated = { dir: path.dirname(layout.new), bytes: need(1), for: 'the new PostgreSQL 15 directory' };
-  if (config.mode === 'fast') return [migrated, { dir: config.paths.backupDir, bytes: need(1), for: 'the plain-SQL dump' }];
+  if (config.mode === 'fast') {
+    return [
+      { dir: path.dirname(layout.new), bytes: need(1), for: 'the new PostgreSQL 15 directory' },
+      { dir: config.paths.backupDir, bytes: need(1), for: 'the plain-SQL dump' },
+    ];
+  }
+  const wal = Math.min(WAL_ROOM_BYTES, dataDirBytes);
   return [
-    { dir: path.dirname(layout.work), bytes: need(1), for: 'the 9.6 working copy' },
-    migrated,
+    { dir: path.dirname(layout.work), bytes: need(1) + wal, for: 'the 9.6 working copy and its WAL' },
+    { dir: path.dirname(layout.new), bytes: need(1) + wal, for: 'the new PostgreSQL 15 directory and its WAL' },
     { dir: config.paths.backupDir, bytes: need(2), for: 'two plain-SQL dumps' },
   ];
 }

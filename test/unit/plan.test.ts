@@ -79,19 +79,22 @@ test('a valid configuration gets the guide defaults, and fast mode with full che
   assert.equal(config.cluster.kind, 'none');
 });
 
-test('the space asked for follows the mode: fast mode makes no working copy and one dump', () => {
+test('the space asked for follows the mode: fast mode makes no working copy and one dump; guide mode adds WAL room to each restore', () => {
   const paths = { ...parseConfig(valid).paths, backupDir: '/backup' };
   const layout = { work: '/fast/postgres-dcm4che9.6', new: '/data/postgres-dcm4che-new' };
-  const needs = (mode: 'fast' | 'guide') => spaceNeeds({ diskMargin: 1.5, paths, mode }, layout, 1000).map((n) => [n.dir, n.bytes, n.for]);
-  assert.deepEqual(needs('fast'), [
+  const needs = (mode: 'fast' | 'guide', bytes: number) => spaceNeeds({ diskMargin: 1.5, paths, mode }, layout, bytes).map((n) => [n.dir, n.bytes, n.for]);
+  assert.deepEqual(needs('fast', 1000), [
     ['/data', 1500, 'the new PostgreSQL 15 directory'],
     ['/backup', 1500, 'the plain-SQL dump'],
   ]);
-  assert.deepEqual(needs('guide'), [
-    ['/fast', 1500, 'the 9.6 working copy'],
-    ['/data', 1500, 'the new PostgreSQL 15 directory'],
+  // The WAL room: as much as the data, up to max_wal_size.
+  assert.deepEqual(needs('guide', 1000), [
+    ['/fast', 2500, 'the 9.6 working copy and its WAL'],
+    ['/data', 2500, 'the new PostgreSQL 15 directory and its WAL'],
     ['/backup', 3000, 'two plain-SQL dumps'],
   ]);
+  const gib = 1024 ** 3;
+  assert.deepEqual(needs('guide', 4 * gib).map(([, bytes]) => bytes), [7 * gib, 7 * gib, 12 * gib]);
 });
 
 test('configuration errors name the key and the problem', () => {
