@@ -25,10 +25,10 @@ after(async () => {
   await h?.close();
 });
 
-/** A 300 MiB tmpfs: room for the preflight's estimate, little beyond it. */
+/** A 500 MiB tmpfs: room for the preflight's estimate (guide mode's, with its WAL room, the largest), little beyond it. */
 async function smallDisk(name: string): Promise<string> {
   const dir = await tempDir(name);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=300m,mode=0711', 'tmpfs', dir]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=500m,mode=0711', 'tmpfs', dir]);
   mounts.push(dir);
   return dir;
 }
