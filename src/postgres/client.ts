@@ -50,6 +50,9 @@ async function endedOnAbort<T>(client: pg.Client, signal: AbortSignal, terminate
   try {
     signal.throwIfAborted();
     return await fn(client);
+  } catch (err) {
+    // Ended because it was aborted: the abort's reason (the cancellation, the stall) is the cause, not the lost session.
+    throw signal.aborted ? signal.reason : err;
   } finally {
     signal.removeEventListener('abort', end);
     await ending;
